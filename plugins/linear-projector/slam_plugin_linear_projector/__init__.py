@@ -1,0 +1,1 @@
+"""SLAM plugin: the linear frame-stacking projector (``type: linear-projector``)."""

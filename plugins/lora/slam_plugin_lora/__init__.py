@@ -1,0 +1,1 @@
+"""SLAM plugin: LoRA adapters through peft (``type: lora``)."""

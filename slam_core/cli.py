@@ -1,0 +1,108 @@
+"""The ``slam`` command.
+
+``slam plugins`` and ``slam spec ...`` import no torch; ``slam inspect`` imports it to
+build the model on the meta device (no weights are allocated or loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from slam_core import plugins
+
+
+def _table(rows: list[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    registry = plugins.registry()
+    rows = []
+    for kind, components in registry.components.items():
+        rows.extend(
+            (name, kind, entry.plugin.distribution, entry.plugin.version, entry.plugin.status.value)
+            for name, entry in sorted(components.items())
+        )
+    for report in registry.reports:
+        if report.status is not plugins.PluginStatus.OK:
+            rows.append((report.entry_point, "-", report.distribution, report.version, report.status.value))
+    if args.json:
+        keys = ("name", "kind", "distribution", "version", "status")
+        print(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+        return 0
+    print(_table(rows, ("NAME", "KIND", "DISTRIBUTION", "VERSION", "STATUS")))
+    for report in registry.reports:
+        if report.message and report.status is not plugins.PluginStatus.OK:
+            print(f"\n{report.label}: {report.status.value}: {report.message}", file=sys.stderr)
+    return 0
+
+
+def cmd_spec_validate(args: argparse.Namespace) -> int:
+    from slam_core.spec import COMPONENT_SECTIONS, load_spec
+
+    spec = load_spec(args.file)
+    chosen = ", ".join(
+        f"{section}={getattr(spec, section).type}" for section in COMPONENT_SECTIONS if getattr(spec, section) is not None
+    )
+    print(f"{args.file}: valid ({chosen})")
+    return 0
+
+
+def cmd_spec_schema(args: argparse.Namespace) -> int:
+    from slam_core.spec import spec_model
+
+    print(json.dumps(spec_model().model_json_schema(), indent=2))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from slam_core.inspect import inspect_spec, render_report
+    from slam_core.spec import load_spec
+
+    spec = load_spec(args.file)
+    print(render_report(inspect_spec(spec, dtype=args.dtype)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slam", description="SLAM: speech, language, audio and music LLMs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("plugins", help="list installed plugins and their components")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(run=cmd_plugins)
+
+    spec = commands.add_parser("spec", help="validate a spec or print its JSON schema")
+    spec_commands = spec.add_subparsers(dest="spec_command", required=True, metavar="SUBCOMMAND")
+    validate = spec_commands.add_parser("validate", help="validate a YAML/JSON pipeline spec")
+    validate.add_argument("file")
+    validate.set_defaults(run=cmd_spec_validate)
+    schema = spec_commands.add_parser("schema", help="print the JSON schema for the installed plugins")
+    schema.set_defaults(run=cmd_spec_schema)
+
+    inspect = commands.add_parser("inspect", help="parameter counts and training memory, without loading weights")
+    inspect.add_argument("file")
+    inspect.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="override the spec's train.dtype")
+    inspect.set_defaults(run=cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``slam`` command; user errors print one message and exit 2."""
+    from slam_core.spec import SpecError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (SpecError, plugins.PluginError, plugins.UnknownComponentError) as exc:
+        print(f"slam: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

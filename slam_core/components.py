@@ -1,0 +1,165 @@
+"""The typed contracts every component implements.
+
+The composition (``slam_core.model``) relies only on what is declared here. Lengths are
+exact: the number of modality positions spliced into the LLM input is
+``projector.output_lengths(encoder.output_lengths(n))``, computed, never estimated, and a
+component's ``forward`` must return exactly those lengths (the conformance kit checks it).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+Modality = Literal["audio", "video", "audio-visual"]
+
+
+class Encoder(nn.Module, abc.ABC):
+    """Turns raw audio/video into a sequence of hidden frames.
+
+    Class attributes: ``modality``. Instance attributes: ``sample_rate`` (raw input rate,
+    Hz or frames per second for video), ``output_dim`` (D) and ``frame_rate`` (output
+    frames per second).
+    """
+
+    modality: ClassVar[Modality] = "audio"
+    sample_rate: int
+    output_dim: int
+    frame_rate: float
+
+    @abc.abstractmethod
+    def preprocessor(self) -> Callable[[Any], torch.Tensor]:
+        """A small picklable callable turning one raw sample into features ``[T, ...]``.
+
+        It runs in DataLoader workers on the CPU, so it must not hold the model's weights.
+        """
+
+    def preprocess(self, raw: Any) -> torch.Tensor:
+        """Features ``[T, ...]`` for one raw sample (``self.preprocessor()(raw)``)."""
+        return self.preprocessor()(raw)
+
+    @abc.abstractmethod
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features [B, T, ...]`` padded, ``lengths [B]`` in feature frames
+        -> ``(hidden [B, T_out, D], output_lengths(lengths))`` with ``T_out == max(out lengths)``."""
+
+    @abc.abstractmethod
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Exact number of output frames for inputs of ``lengths`` feature frames."""
+
+
+class Projector(nn.Module, abc.ABC):
+    """Maps encoder frames ``[B, T, input_dim]`` to LLM embeddings ``[B, T', output_dim]``."""
+
+    input_dim: int
+    output_dim: int
+
+    @abc.abstractmethod
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> ``(embeds [B, T', output_dim], output_lengths(lengths))`` with ``T' == max(out lengths)``."""
+
+    @abc.abstractmethod
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Exact number of output positions for inputs of ``lengths`` frames."""
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """The text around the modality embeddings: ``[prefix | modality | suffix | target]``."""
+
+    prefix: str
+    suffix: str
+
+
+class LLM(nn.Module, abc.ABC):
+    """A causal language model with its tokenizer and prompt template.
+
+    ``model`` is the wrapped causal LM module; PEFT methods are applied to it.
+    """
+
+    model: nn.Module
+    tokenizer: Any
+
+    @property
+    @abc.abstractmethod
+    def hidden_size(self) -> int:
+        """Width of the input embeddings (the projector's output_dim)."""
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return self.eos_token_id if pad is None else int(pad)
+
+    @property
+    def eos_token_id(self) -> int:
+        return int(self.tokenizer.eos_token_id)
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @abc.abstractmethod
+    def prompt_parts(self, instruction: str) -> PromptParts:
+        """Wrap a task instruction in the model's prompt template."""
+
+    @abc.abstractmethod
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings ``[B, L, hidden_size]`` of ``input_ids [B, L]``."""
+
+    @abc.abstractmethod
+    def forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> Any:
+        """Run the LM; the result has ``.logits [B, L, V]`` and ``.loss`` when labels are given."""
+
+    @abc.abstractmethod
+    def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **options: Any) -> torch.Tensor:
+        """Generate from left-padded embeddings; returns only the new token ids ``[B, N]``."""
+
+
+class PEFTMethod(abc.ABC):
+    """A parameter-efficient fine-tuning method, saved in its library's own format."""
+
+    @abc.abstractmethod
+    def apply(self, module: nn.Module) -> nn.Module:
+        """Return ``module`` with adapters added; only adapter parameters are trainable."""
+
+    @abc.abstractmethod
+    def save(self, module: nn.Module, directory: str | Path) -> None:
+        """Write the adapter of an applied ``module`` to ``directory``."""
+
+    @abc.abstractmethod
+    def load(self, module: nn.Module, directory: str | Path) -> nn.Module:
+        """Load an adapter saved by :meth:`save` into ``module`` (a fresh, un-applied model)."""
+
+
+class TaskHead(abc.ABC):
+    """Turns a sample into an instruction and a target, and decoded text into an answer."""
+
+    #: Names of the metrics this task reports (e.g. ``("wer",)``).
+    metrics: Sequence[str] = ()
+
+    @abc.abstractmethod
+    def instruction(self, sample: dict[str, Any]) -> str:
+        """The instruction text for ``sample`` (placed after the modality embeddings)."""
+
+    @abc.abstractmethod
+    def target(self, sample: dict[str, Any]) -> str:
+        """The text the LLM should produce for ``sample``."""
+
+    def postprocess(self, text: str) -> str:
+        """Clean a decoded hypothesis (default: strip white space)."""
+        return text.strip()
+
+    def auxiliary_loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> torch.Tensor | None:
+        """An optional extra loss (e.g. CTC on the encoder); ``None`` by default."""
+        return None

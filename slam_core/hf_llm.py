@@ -1,0 +1,65 @@
+"""An LLM component over any transformers causal LM (``AutoModelForCausalLM``-style module)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from slam_core.components import LLM, PromptParts
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class HFCausalLM(LLM):
+    """Wraps a transformers causal LM and its tokenizer.
+
+    The default template is plain: ``[modality | instruction | target]``. Subclasses (e.g.
+    the vicuna plugin) override :meth:`prompt_parts` with chat templates.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer: Any):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        vocab = model.get_input_embeddings().num_embeddings
+        if len(tokenizer) > vocab:
+            raise ValueError(f"tokenizer has {len(tokenizer)} tokens but the model's embedding has only {vocab} rows")
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def prompt_parts(self, instruction: str) -> PromptParts:
+        return PromptParts(prefix="", suffix=instruction)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(input_ids)
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None):
+        return self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, use_cache=False)
+
+    def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **options: Any) -> torch.Tensor:
+        options.setdefault("pad_token_id", self.pad_token_id)
+        options.setdefault("eos_token_id", self.eos_token_id)
+        if not options.get("do_sample", False):
+            options.pop("temperature", None)
+            options.pop("top_p", None)
+        return self.model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **options)
+
+
+def byte_tokenizer():
+    """A 259-token byte-level tokenizer (``<pad>``, ``<s>``, ``</s>`` + 256 bytes), built offline."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", "</s>"]
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {token: index for index, token in enumerate(specials + alphabet)}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>")

@@ -1,0 +1,119 @@
+"""The hooks a SLAM plugin implements, one per component kind.
+
+A plugin is a module (or object) named by an entry point in the group ``slam.plugins``.
+It implements any of the hooks below with :data:`hookimpl`; each hook returns a list of
+:class:`~slam_core.records.ComponentSpec` records. Discovery (``slam_core.plugins``)
+calls each plugin's hooks separately, so one broken plugin cannot hide the others.
+
+Records are cheap: the config is a pydantic model and the factory a ``"module:attr"``
+string, so listing plugins imports no torch. The factory is imported when a pipeline is
+built; its call signature depends on the kind and is given in each hook's docstring.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from slam_core.records import ComponentSpec
+
+PROJECT_NAME = "slam"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Decorate a plugin's hook functions with this marker.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def slam_encoders() -> list[ComponentSpec]:
+    """Declare encoders (audio, video or audio-visual front ends).
+
+    Factory signature: ``factory(config) -> slam_core.components.Encoder``.
+
+    Example plugin module (registered as ``[project.entry-points."slam.plugins"]
+    my-encoder = "my_pkg.plugin"``)::
+
+        from typing import Literal
+        from pydantic import BaseModel, ConfigDict
+        from slam_core.hookspecs import hookimpl
+        from slam_core.records import ComponentSpec
+
+        class MyEncoderConfig(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            type: Literal["my-encoder"] = "my-encoder"
+            dim: int = 256
+
+        @hookimpl
+        def slam_encoders():
+            return [ComponentSpec(name="my-encoder", config=MyEncoderConfig,
+                                  factory="my_pkg.model:MyEncoder")]
+    """
+
+
+@hookspec
+def slam_projectors() -> list[ComponentSpec]:
+    """Declare projectors that map encoder frames to LLM embeddings.
+
+    Factory signature: ``factory(config, input_dim: int, output_dim: int)
+    -> slam_core.components.Projector``; ``input_dim`` is the encoder's ``output_dim`` and
+    ``output_dim`` the LLM's ``hidden_size``.
+
+    Example::
+
+        @hookimpl
+        def slam_projectors():
+            return [ComponentSpec(name="my-projector", config=MyProjectorConfig,
+                                  factory="my_pkg.projector:MyProjector")]
+    """
+
+
+@hookspec
+def slam_llms() -> list[ComponentSpec]:
+    """Declare causal language models.
+
+    Factory signature: ``factory(config) -> slam_core.components.LLM``.
+
+    Example::
+
+        @hookimpl
+        def slam_llms():
+            return [ComponentSpec(name="my-llm", config=MyLLMConfig, factory="my_pkg.llm:MyLLM")]
+    """
+
+
+@hookspec
+def slam_peft_methods() -> list[ComponentSpec]:
+    """Declare parameter-efficient fine-tuning methods (LoRA, adapters, ...).
+
+    Factory signature: ``factory(config) -> slam_core.components.PEFTMethod``.
+
+    Example::
+
+        @hookimpl
+        def slam_peft_methods():
+            return [ComponentSpec(name="my-peft", config=MyPeftConfig, factory="my_pkg.peft:MyPeft")]
+    """
+
+
+@hookspec
+def slam_task_heads() -> list[ComponentSpec]:
+    """Declare task heads (prompt and target construction, post-processing, metrics).
+
+    Factory signature: ``factory(config) -> slam_core.components.TaskHead``.
+
+    Example::
+
+        @hookimpl
+        def slam_task_heads():
+            return [ComponentSpec(name="my-task", config=MyTaskConfig, factory="my_pkg.task:MyTask")]
+    """
+
+
+#: Which hook declares which kind of component.
+HOOK_FOR_KIND = {
+    "encoder": "slam_encoders",
+    "projector": "slam_projectors",
+    "llm": "slam_llms",
+    "peft": "slam_peft_methods",
+    "task": "slam_task_heads",
+}

@@ -1,0 +1,263 @@
+"""Plugin discovery: the entry-point group ``slam.plugins``, isolated and cached.
+
+Each entry point names a module implementing hooks from :mod:`slam_core.hookspecs`.
+Every plugin is loaded and called on its own; one that fails to import, returns malformed
+records, targets an incompatible API version, or clashes with another on a component name
+is reported (with its distribution name and version) and skipped, and the host keeps
+working. Environment variables:
+
+- ``SLAM_STRICT_PLUGINS=1``: any such problem raises :class:`PluginError` instead.
+- ``SLAM_PLUGINS_ALLOW=a,b``: load only these (entry-point or distribution names).
+- ``SLAM_PLUGINS_DENY=a,b``: never load these.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import functools
+import logging
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pluggy
+
+from slam_core import hookspecs
+from slam_core.records import API_VERSION, ComponentSpec, RecordError, api_compatible
+
+ENTRY_POINT_GROUP = "slam.plugins"
+log = logging.getLogger("slam.plugins")
+
+#: pip packages known to provide a component type, for "did you install ...?" hints.
+KNOWN_PACKAGES: dict[tuple[str, str], str] = {
+    ("encoder", "whisper"): "slam-plugin-whisper",
+    ("encoder", "beats"): "slam-plugin-beats",
+    ("encoder", "mert"): "slam-plugin-mert",
+    ("encoder", "av-hubert"): "slam-plugin-av-hubert",
+    ("projector", "linear-projector"): "slam-plugin-linear-projector",
+    ("peft", "lora"): "slam-plugin-lora",
+    ("llm", "vicuna"): "slam-plugin-vicuna",
+}
+
+
+class PluginStatus(str, enum.Enum):
+    OK = "ok"
+    DISABLED = "disabled"  # excluded by SLAM_PLUGINS_ALLOW / SLAM_PLUGINS_DENY
+    IMPORT_FAILED = "import-failed"
+    INVALID = "invalid"  # malformed records, unknown hooks, or a hook that raised
+    INCOMPATIBLE = "incompatible"  # targets another contract API version
+    CONFLICT = "conflict"  # declares a component name another plugin already provides
+
+
+class PluginError(RuntimeError):
+    """Raised in strict mode when a plugin is broken."""
+
+
+class UnknownComponentError(LookupError):
+    """A component type was asked for that no installed plugin provides."""
+
+
+@dataclass
+class PluginReport:
+    """What discovery found out about one entry point."""
+
+    entry_point: str
+    distribution: str
+    version: str
+    status: PluginStatus = PluginStatus.OK
+    message: str = ""
+    components: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.distribution} {self.version} (entry point {self.entry_point!r})"
+
+
+@dataclass(frozen=True)
+class RegisteredComponent:
+    """A component record together with the plugin that provides it."""
+
+    kind: str
+    spec: ComponentSpec
+    plugin: PluginReport
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(eq=False)
+class Registry:
+    """Everything discovery found: usable components by kind and name, and one report per plugin."""
+
+    components: dict[str, dict[str, RegisteredComponent]] = field(
+        default_factory=lambda: {kind: {} for kind in hookspecs.HOOK_FOR_KIND}
+    )
+    reports: list[PluginReport] = field(default_factory=list)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.components[kind])
+
+    def get(self, kind: str, name: str) -> RegisteredComponent:
+        """The component ``name`` of ``kind``; raises :class:`UnknownComponentError` with choices."""
+        try:
+            return self.components[kind][name]
+        except KeyError:
+            raise UnknownComponentError(unknown_component_message(self, kind, name)) from None
+
+    def problems(self) -> list[PluginReport]:
+        return [r for r in self.reports if r.status not in (PluginStatus.OK, PluginStatus.DISABLED)]
+
+
+def unknown_component_message(registry: Registry, kind: str, name: object) -> str:
+    """A one-paragraph explanation of an unknown component type, with the installed choices."""
+    installed = registry.names(kind)
+    parts = [f"unknown {kind} type {name!r}."]
+    parts.append(f"Installed {kind} types: {', '.join(installed)}." if installed else f"No {kind} plugin is installed.")
+    close = difflib.get_close_matches(str(name), installed, n=1)
+    if close:
+        parts.append(f"Did you mean {close[0]!r}?")
+    package = KNOWN_PACKAGES.get((kind, str(name)))
+    if package:
+        parts.append(f"It is provided by the pip package {package}: pip install {package}")
+    broken = [r for r in registry.problems() if (kind, str(name)) in r.components]
+    parts.extend(f"(The plugin {r.label} declares it but was skipped: {r.message})" for r in broken)
+    return " ".join(parts)
+
+
+def _env_list(name: str) -> frozenset[str]:
+    return frozenset(_normalise(v) for v in os.environ.get(name, "").split(",") if v.strip())
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def registry() -> Registry:
+    """The cached registry for the current environment variables (see module docstring)."""
+    return _discover(
+        strict=_env_flag("SLAM_STRICT_PLUGINS"),
+        allow=_env_list("SLAM_PLUGINS_ALLOW"),
+        deny=_env_list("SLAM_PLUGINS_DENY"),
+    )
+
+
+def clear_cache() -> None:
+    """Forget the cached registry, e.g. after installing a plugin in-process."""
+    _discover.cache_clear()
+
+
+@functools.lru_cache(maxsize=8)
+def _discover(strict: bool, allow: frozenset[str], deny: frozenset[str]) -> Registry:
+    result = Registry()
+    entry_points = sorted(
+        metadata.entry_points(group=ENTRY_POINT_GROUP),
+        key=lambda ep: (_dist_name(ep), ep.name),
+    )
+    for entry_point in entry_points:
+        report = PluginReport(entry_point.name, _dist_name(entry_point), _dist_version(entry_point))
+        result.reports.append(report)
+        keys = {_normalise(entry_point.name), _normalise(report.distribution)}
+        if keys & deny or (allow and not keys & allow):
+            report.status = PluginStatus.DISABLED
+            report.message = "excluded by SLAM_PLUGINS_ALLOW / SLAM_PLUGINS_DENY"
+            continue
+        records = _load_plugin(entry_point, report)
+        if records is not None:
+            _register(result, report, records)
+        if report.status not in (PluginStatus.OK, PluginStatus.DISABLED):
+            log.warning("skipped SLAM plugin %s: %s", report.label, report.message)
+    problems = result.problems()
+    if strict and problems:
+        lines = "\n".join(f"- {r.label}: {r.status.value}: {r.message}" for r in problems)
+        raise PluginError(f"SLAM_STRICT_PLUGINS is set and these plugins are broken:\n{lines}")
+    return result
+
+
+def _dist_name(entry_point: metadata.EntryPoint) -> str:
+    dist = getattr(entry_point, "dist", None)
+    return dist.metadata["Name"] if dist is not None else "<unknown distribution>"
+
+
+def _dist_version(entry_point: metadata.EntryPoint) -> str:
+    dist = getattr(entry_point, "dist", None)
+    return dist.version if dist is not None else "?"
+
+
+def _load_plugin(entry_point: metadata.EntryPoint, report: PluginReport) -> list[tuple[str, ComponentSpec]] | None:
+    """Import one plugin and call its hooks; ``None`` (with ``report`` filled in) when broken."""
+    try:
+        plugin = entry_point.load()
+    except Exception as exc:  # a plugin's import error must not take the host down
+        report.status = PluginStatus.IMPORT_FAILED
+        report.message = f"importing {entry_point.value!r} failed: {type(exc).__name__}: {exc}"
+        return None
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    try:
+        manager.register(plugin, name=entry_point.name)
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        report.status = PluginStatus.INVALID
+        report.message = f"hook validation failed: {exc}"
+        return None
+    records: list[tuple[str, ComponentSpec]] = []
+    for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
+        try:
+            results = getattr(manager.hook, hook_name)()
+        except Exception as exc:
+            report.status = PluginStatus.INVALID
+            report.message = f"hook {hook_name} raised {type(exc).__name__}: {exc}"
+            return None
+        for returned in results:
+            problem = _check_returned(hook_name, returned)
+            if problem:
+                report.status = PluginStatus.INVALID
+                report.message = problem
+                return None
+            records.extend((kind, spec) for spec in returned)
+    report.components = [(kind, spec.name) for kind, spec in records]
+    incompatible = sorted({spec.api for _, spec in records if not api_compatible(spec.api)})
+    if incompatible:
+        report.status = PluginStatus.INCOMPATIBLE
+        report.message = (
+            f"targets contract API {', '.join(incompatible)} but this slam-core implements {API_VERSION}; "
+            f"install a release of {report.distribution} built for slam-core API {API_VERSION}"
+        )
+        return None
+    return records
+
+
+def _check_returned(hook_name: str, returned: object) -> str | None:
+    if not isinstance(returned, (list, tuple)):
+        return f"hook {hook_name} returned {type(returned).__name__}, expected a list of ComponentSpec"
+    for item in returned:
+        if not isinstance(item, ComponentSpec):
+            return f"hook {hook_name} returned a {type(item).__name__}, expected ComponentSpec"
+        try:
+            item.validate()
+        except RecordError as exc:
+            return f"hook {hook_name}: {exc}"
+    return None
+
+
+def _register(result: Registry, report: PluginReport, records: list[tuple[str, ComponentSpec]]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for kind, spec in records:
+        owner = result.components[kind].get(spec.name)
+        if owner is not None or (kind, spec.name) in seen:
+            other = owner.plugin.label if owner is not None else "itself"
+            report.status = PluginStatus.CONFLICT
+            report.message = (
+                f"{kind} {spec.name!r} is already provided by {other}; uninstall one of them "
+                f"or exclude one with SLAM_PLUGINS_DENY"
+            )
+            return
+        seen.add((kind, spec.name))
+    for kind, spec in records:
+        result.components[kind][spec.name] = RegisteredComponent(kind, spec, report)

@@ -1,0 +1,202 @@
+"""The pipeline spec: one validated document describing a whole composition.
+
+``PipelineSpec`` has the core sections ``data``, ``train`` and ``infer``; the component
+sections ``encoder``, ``projector``, ``llm``, ``peft`` (optional) and ``task`` are
+discriminated unions on ``type``, built from the plugins installed (see
+:func:`spec_model`). Errors are collected into a :class:`SpecError` whose lines name the
+field path, the bad value and, for an unknown ``type``, the installed choices and the pip
+package that provides it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from slam_core import plugins
+
+#: Component sections of a spec and the component kind each holds.
+COMPONENT_SECTIONS: dict[str, str] = {
+    "encoder": "encoder",
+    "projector": "projector",
+    "llm": "llm",
+    "peft": "peft",
+    "task": "task",
+}
+OPTIONAL_SECTIONS = frozenset({"peft"})
+
+
+class SpecError(ValueError):
+    """A spec failed to load or validate; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"invalid pipeline spec{where}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSpec(_Section):
+    """Where the data comes from and how it is batched."""
+
+    train_manifest: str | None = None
+    valid_manifest: str | None = None
+    test_manifest: str | None = None
+    batch_size: int = Field(4, gt=0)
+    num_workers: int = Field(2, ge=0)
+    max_duration_s: float = Field(30.0, gt=0, description="longest sample accepted, in seconds")
+
+
+class TrainSpec(_Section):
+    """Optimisation settings and which components are frozen."""
+
+    seed: int = 42
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(1000, ge=0)
+    max_steps: int | None = Field(None, gt=0)
+    epochs: int = Field(1, gt=0)
+    grad_accum: int = Field(1, gt=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    dtype: Literal["fp32", "bf16", "fp16"] = "bf16"
+    freeze_encoder: bool = True
+    freeze_llm: bool = True
+    engine: Literal["single", "ddp", "fsdp2", "deepspeed"] = "single"
+    output_dir: str = "runs/default"
+
+
+class InferSpec(_Section):
+    """Decoding settings."""
+
+    batch_size: int = Field(4, gt=0)
+    max_new_tokens: int = Field(200, gt=0)
+    num_beams: int = Field(1, gt=0)
+    do_sample: bool = False
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    repetition_penalty: float = Field(1.0, gt=0)
+    no_repeat_ngram_size: int = Field(0, ge=0)
+
+
+class PipelineSpec(_Section):
+    """Base of the spec model; :func:`spec_model` adds the component unions to it."""
+
+    name: str = "pipeline"
+    encoder: BaseModel
+    projector: BaseModel
+    llm: BaseModel
+    peft: BaseModel | None = None
+    task: BaseModel
+    data: DataSpec = Field(default_factory=DataSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    infer: InferSpec = Field(default_factory=InferSpec)
+
+
+def _union_of(configs: list[type[BaseModel]]) -> Any:
+    if not configs:
+        return dict[str, Any]  # nothing installed: the type pre-check reports it
+    if len(configs) == 1:
+        return configs[0]  # a one-member Union collapses, and a discriminator on it is an error
+    return Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
+
+
+@functools.lru_cache(maxsize=8)
+def spec_model(registry: plugins.Registry | None = None) -> type[PipelineSpec]:
+    """The ``PipelineSpec`` model for the plugins in ``registry`` (default: the installed ones)."""
+    registry = registry or plugins.registry()
+    fields: dict[str, Any] = {}
+    for section, kind in COMPONENT_SECTIONS.items():
+        configs = [registry.components[kind][name].spec.config for name in registry.names(kind)]
+        annotation = _union_of(configs)
+        fields[section] = (annotation | None, None) if section in OPTIONAL_SECTIONS else (annotation, ...)
+    return create_model("PipelineSpec", __base__=PipelineSpec, **fields)
+
+
+def validate_spec(data: Any, registry: plugins.Registry | None = None, source: str | None = None) -> PipelineSpec:
+    """Validate a spec document (a mapping); raises :class:`SpecError` listing every problem."""
+    registry = registry or plugins.registry()
+    if not isinstance(data, dict):
+        raise SpecError([f"the spec must be a mapping of sections, got {type(data).__name__}"], source)
+    problems = _check_component_types(data, registry)
+    if problems:
+        raise SpecError(problems, source)
+    try:
+        return spec_model(registry).model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_describe_validation_errors(exc, data), source) from None
+
+
+def load_spec(path: str | Path, registry: plugins.Registry | None = None) -> PipelineSpec:
+    """Read a YAML (``.yaml``/``.yml``) or JSON spec file and validate it."""
+    path = Path(path)
+    return validate_spec(read_spec_document(path), registry, source=str(path))
+
+
+def read_spec_document(path: Path) -> Any:
+    """Parse a spec file without validating it; a syntax error names the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([f"cannot read the spec file: {exc.strerror or exc}"], str(path)) from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError([f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"], str(path)) from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError([f"YAML syntax error{where}: {problem}"], str(path)) from None
+
+
+def _check_component_types(data: dict[str, Any], registry: plugins.Registry) -> list[str]:
+    """Check every component section's ``type`` against the installed plugins."""
+    problems = []
+    for section, kind in COMPONENT_SECTIONS.items():
+        value = data.get(section)
+        if value is None:
+            if section not in OPTIONAL_SECTIONS:
+                choices = ", ".join(registry.names(kind)) or f"none installed (pip install a {kind} plugin)"
+                problems.append(f"{section}: section missing; it needs a 'type', one of: {choices}")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{section}: expected a mapping with a 'type' key, got {value!r}")
+        elif "type" not in value:
+            choices = ", ".join(registry.names(kind)) or "none installed"
+            problems.append(f"{section}.type: missing; installed {kind} types: {choices}")
+        elif value["type"] not in registry.components[kind]:
+            message = plugins.unknown_component_message(registry, kind, value["type"])
+            problems.append(f"{section}.type: {message}")
+    return problems
+
+
+def _describe_validation_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False):
+        location = list(error["loc"])
+        # a discriminated union puts the tag into the path: projector.<type>.field -> projector.field
+        if len(location) > 1 and location[0] in COMPONENT_SECTIONS:
+            section = data.get(location[0])
+            if isinstance(section, dict) and location[1] == section.get("type"):
+                del location[1]
+        path = ".".join(str(part) for part in location) or "<spec>"
+        if error["type"] == "missing":
+            lines.append(f"{path}: required field missing")
+        elif error["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown field (check its spelling against `slam spec schema`)")
+        else:
+            lines.append(f"{path}: {error['msg']} (got {error['input']!r})")
+    return lines

@@ -1,0 +1,1 @@
+"""Task heads built into slam-core."""
