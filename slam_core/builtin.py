@@ -69,17 +69,28 @@ class ASRTaskConfig(BaseModel):
 
 @hookimpl
 def slam_encoders() -> list[ComponentSpec]:
-    return [ComponentSpec("toy-encoder", ToyEncoderConfig, "slam_core.toy:ToyEncoder",
-                          description="random-init log-mel conv/transformer encoder for tests")]
+    return [
+        ComponentSpec(
+            "toy-encoder",
+            ToyEncoderConfig,
+            "slam_core.toy:ToyEncoder",
+            description="random-init log-mel conv/transformer encoder for tests",
+        )
+    ]
 
 
 @hookimpl
 def slam_llms() -> list[ComponentSpec]:
-    return [ComponentSpec("toy-llm", ToyLLMConfig, "slam_core.toy:build_toy_llm",
-                          description="random-init Llama-architecture LM of any shape, byte tokenizer")]
+    return [
+        ComponentSpec(
+            "toy-llm",
+            ToyLLMConfig,
+            "slam_core.toy:build_toy_llm",
+            description="random-init Llama-architecture LM of any shape, byte tokenizer",
+        )
+    ]
 
 
 @hookimpl
 def slam_task_heads() -> list[ComponentSpec]:
-    return [ComponentSpec("asr", ASRTaskConfig, "slam_core.tasks.asr:ASRTask",
-                          description="speech recognition (WER)")]
+    return [ComponentSpec("asr", ASRTaskConfig, "slam_core.tasks.asr:ASRTask", description="speech recognition (WER)")]

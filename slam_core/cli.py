@@ -16,7 +16,10 @@ from slam_core import plugins
 
 def _table(rows: list[Sequence[str]], header: Sequence[str]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+        for row in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -33,7 +36,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             rows.append((report.entry_point, "-", report.distribution, report.version, report.status.value))
     if args.json:
         keys = ("name", "kind", "distribution", "version", "status")
-        print(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+        print(json.dumps([dict(zip(keys, row, strict=False)) for row in rows], indent=2))
         return 0
     print(_table(rows, ("NAME", "KIND", "DISTRIBUTION", "VERSION", "STATUS")))
     for report in registry.reports:
@@ -47,7 +50,9 @@ def cmd_spec_validate(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.file)
     chosen = ", ".join(
-        f"{section}={getattr(spec, section).type}" for section in COMPONENT_SECTIONS if getattr(spec, section) is not None
+        f"{section}={getattr(spec, section).type}"
+        for section in COMPONENT_SECTIONS
+        if getattr(spec, section) is not None
     )
     print(f"{args.file}: valid ({chosen})")
     return 0

@@ -62,9 +62,7 @@ class SlamModel(nn.Module):
     ):
         super().__init__()
         if projector.output_dim != llm.hidden_size:
-            raise ContractError(
-                f"projector output_dim {projector.output_dim} != LLM hidden_size {llm.hidden_size}"
-            )
+            raise ContractError(f"projector output_dim {projector.output_dim} != LLM hidden_size {llm.hidden_size}")
         self.encoder, self.projector, self.llm = encoder, projector, llm
         self.task, self.peft = task, peft
         self.freeze_encoder, self.freeze_llm = freeze_encoder, freeze_llm
@@ -133,7 +131,9 @@ class SlamModel(nn.Module):
         return SlamOutput(getattr(output, "loss", None), output.logits, accuracy, count, grid)
 
     @torch.no_grad()
-    def generate(self, features: torch.Tensor, feature_lengths: torch.Tensor, text: TextInputs, **options: Any) -> list[str]:
+    def generate(
+        self, features: torch.Tensor, feature_lengths: torch.Tensor, text: TextInputs, **options: Any
+    ) -> list[str]:
         """Decode a batch (left padding) and post-process with the task head."""
         prompt = TextInputs(text.prefix_ids, text.suffix_ids, None)
         inputs_embeds, grid = self._inputs_embeds(features, feature_lengths, prompt, "left")
@@ -144,8 +144,10 @@ class SlamModel(nn.Module):
     def parameter_counts(self) -> dict[str, tuple[int, int]]:
         """``{component: (total, trainable)}`` parameter counts."""
         return {
-            name: (sum(p.numel() for p in module.parameters()),
-                   sum(p.numel() for p in module.parameters() if p.requires_grad))
+            name: (
+                sum(p.numel() for p in module.parameters()),
+                sum(p.numel() for p in module.parameters() if p.requires_grad),
+            )
             for name, module in (("encoder", self.encoder), ("projector", self.projector), ("llm", self.llm))
         }
 
@@ -186,6 +188,11 @@ def build_model(spec: PipelineSpec, registry: plugins.Registry | None = None) ->
     task = build_component("task", spec.task, registry)
     peft = build_component("peft", spec.peft, registry) if spec.peft is not None else None
     return SlamModel(
-        encoder, projector, llm, task, peft,
-        freeze_encoder=spec.train.freeze_encoder, freeze_llm=spec.train.freeze_llm,
+        encoder,
+        projector,
+        llm,
+        task,
+        peft,
+        freeze_encoder=spec.train.freeze_encoder,
+        freeze_llm=spec.train.freeze_llm,
     )

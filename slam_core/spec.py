@@ -150,7 +150,9 @@ def read_spec_document(path: Path) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SpecError([f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"], str(path)) from None
+            raise SpecError(
+                [f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"], str(path)
+            ) from None
     import yaml
 
     try:

@@ -43,7 +43,7 @@ def layout(
         raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     targets = target_ids if target_ids is not None else [[] for _ in range(batch)]
     rows = []
-    for prefix, n_modality, suffix, target in zip(prefix_ids, modality_lengths, suffix_ids, targets):
+    for prefix, n_modality, suffix, target in zip(prefix_ids, modality_lengths, suffix_ids, targets, strict=False):
         n_modality = int(n_modality)
         if n_modality < 0:
             raise ValueError(f"modality length must be >= 0, got {n_modality}")
@@ -67,7 +67,10 @@ def layout(
 
 
 def splice_embeddings(
-    text_embeds: torch.Tensor, modality_mask: torch.Tensor, modality_embeds: torch.Tensor, modality_lengths: torch.Tensor
+    text_embeds: torch.Tensor,
+    modality_mask: torch.Tensor,
+    modality_embeds: torch.Tensor,
+    modality_lengths: torch.Tensor,
 ) -> torch.Tensor:
     """Put the first ``modality_lengths[b]`` rows of ``modality_embeds[b]`` at ``modality_mask[b]``.
 
