@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Create (or update) a virtual environment with slam-core, every plugin under plugins/, and the
+# test tools. Usage: scripts/setup-venv.sh [VENV_DIR]   (default: .venv at the repository root)
+#
+# torch and torchaudio come from the pinned pair in constraints.txt; pip finds torch 2.14.1 on the
+# local wheel mirror. A venv is marked complete only at the end, so an interrupted build is redone.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${1:-$root/.venv}"
+python="${PYTHON:-python3}"
+
+if [ -d "$venv" ] && [ ! -f "$venv/.slam-complete" ]; then
+    echo "setup-venv: $venv is incomplete (an earlier build was interrupted); rebuilding" >&2
+    rm -rf "$venv"
+fi
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+fi
+
+pip() { "$venv/bin/python" -m pip --disable-pip-version-check "$@"; }
+
+# The torch pair first, alone, so nothing else can pull an unpinned torch.
+pip install --quiet -c "$root/constraints.txt" torch torchaudio
+
+editable=(-e "$root[dev]")
+for plugin in "$root"/plugins/*/; do
+    editable+=(-e "$plugin")
+done
+pip install --quiet -c "$root/constraints.txt" "${editable[@]}"
+
+touch "$venv/.slam-complete"
+echo "setup-venv: ready: $venv"
