@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from slam_core.spec import PipelineSpec
@@ -26,11 +27,11 @@ class InspectReport:
 
     @property
     def total(self) -> int:
-        return sum(c.total for c in self.counts)
+        return sum(c.total for c in self.counts if c.component != "peft")  # peft is inside llm
 
     @property
     def trainable(self) -> int:
-        return sum(c.trainable for c in self.counts)
+        return sum(c.trainable for c in self.counts if c.component != "peft")
 
     @property
     def memory_bytes(self) -> int:
@@ -45,18 +46,15 @@ def inspect_spec(spec: PipelineSpec, dtype: str | None = None) -> InspectReport:
 
     from slam_core.model import build_model
 
-    with torch.device("meta"):
+    with torch.device("meta"), warnings.catch_warnings():
+        # peft calls a transformers API that is deprecated in transformers 5; nothing a user can act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = build_model(spec)
     counts = model.parameter_counts()
-    rows = [ComponentCount(name, getattr(spec, name).type, *counts[name]) for name in ("encoder", "projector", "llm")]
-    if spec.peft is not None:
-        adapter = [p.numel() for n, p in model.llm.named_parameters() if p.requires_grad and _is_adapter(n)]
-        rows.append(ComponentCount("peft", spec.peft.type, sum(adapter), sum(adapter)))
-    return InspectReport(rows, dtype or spec.train.dtype)
-
-
-def _is_adapter(parameter_name: str) -> bool:
-    return "lora_" in parameter_name or "adapter" in parameter_name or "modules_to_save" in parameter_name
+    return InspectReport(
+        [ComponentCount(name, getattr(spec, name).type, *numbers) for name, numbers in counts.items()],
+        dtype or spec.train.dtype,
+    )
 
 
 def render_report(report: InspectReport) -> str:

@@ -71,8 +71,10 @@ class SlamModel(nn.Module):
             encoder.eval()
         if freeze_llm:
             llm.requires_grad_(False)
+        base_parameters = {id(p) for p in llm.parameters()}
         if peft is not None:
             llm.model = peft.apply(llm.model)
+        self._adapter_parameter_ids = {id(p) for p in llm.parameters()} - base_parameters
 
     def train(self, mode: bool = True) -> SlamModel:
         super().train(mode)
@@ -142,13 +144,18 @@ class SlamModel(nn.Module):
         return [self.task.postprocess(t) for t in texts]
 
     def parameter_counts(self) -> dict[str, tuple[int, int]]:
-        """``{component: (total, trainable)}`` parameter counts."""
+        """``{component: (total, trainable)}``; ``peft`` counts the adapter parameters the
+        PEFT method added to the LLM (they are included in ``llm`` too)."""
+        groups = {
+            "encoder": list(self.encoder.parameters()),
+            "projector": list(self.projector.parameters()),
+            "llm": list(self.llm.parameters()),
+        }
+        if self.peft is not None:
+            groups["peft"] = [p for p in self.llm.parameters() if id(p) in self._adapter_parameter_ids]
         return {
-            name: (
-                sum(p.numel() for p in module.parameters()),
-                sum(p.numel() for p in module.parameters() if p.requires_grad),
-            )
-            for name, module in (("encoder", self.encoder), ("projector", self.projector), ("llm", self.llm))
+            name: (sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad))
+            for name, params in groups.items()
         }
 
 
