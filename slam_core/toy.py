@@ -7,13 +7,14 @@ import math
 import torch
 from torch import nn
 
+from slam_core.audio import prepare_waveform
 from slam_core.builtin import ToyEncoderConfig, ToyLLMConfig
 from slam_core.components import Encoder
 from slam_core.hf_llm import DTYPES, HFCausalLM, byte_tokenizer
 
 
 class LogMel:
-    """Waveform ``[N]`` → log-mel features ``[1 + N // hop, n_mels]``; picklable, no weights."""
+    """Raw audio (see :func:`prepare_waveform`) → log-mel ``[1 + N // hop, n_mels]``; picklable, no weights."""
 
     def __init__(self, sample_rate: int, n_mels: int, hop_length: int):
         self.sample_rate, self.n_mels, self.hop_length = sample_rate, n_mels, hop_length
@@ -22,14 +23,8 @@ class LogMel:
     def __getstate__(self):
         return {**self.__dict__, "_transform": None}
 
-    def __call__(self, waveform) -> torch.Tensor:
-        waveform = torch.as_tensor(waveform, dtype=torch.float32)
-        if waveform.ndim != 1:
-            raise ValueError(f"expected a mono waveform [samples], got shape {tuple(waveform.shape)}")
-        if waveform.numel() == 0:
-            raise ValueError("empty waveform: the audio has no samples")
-        if not torch.isfinite(waveform).all():
-            raise ValueError("waveform contains NaN or infinite samples")
+    def __call__(self, raw) -> torch.Tensor:
+        waveform = prepare_waveform(raw, self.sample_rate)
         if self._transform is None:
             import torchaudio
 
