@@ -100,9 +100,14 @@ class LLM(nn.Module, abc.ABC):
     def eos_token_id(self) -> int:
         return int(self.tokenizer.eos_token_id)
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of ``text`` without special tokens."""
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """Token ids of ``text``, adding no BOS/EOS.
+
+        With ``special=False`` (transcripts, captions: data) a string such as ``"</s>"`` is
+        plain text; ``special=True`` (prompt templates) lets it name the special token.
+        """
+        encoded = self.tokenizer(text, add_special_tokens=False, split_special_tokens=not special)
+        return list(encoded["input_ids"])
 
     @abc.abstractmethod
     def prompt_parts(self, instruction: str) -> PromptParts:

@@ -101,8 +101,8 @@ class SlamModel(nn.Module):
         prefixes, suffixes, targets = [], [], []
         for sample in samples:
             parts = self.llm.prompt_parts(self.task.instruction(sample))
-            prefixes.append(self.llm.tokenize(parts.prefix) if parts.prefix else [])
-            suffixes.append(self.llm.tokenize(parts.suffix) if parts.suffix else [])
+            prefixes.append(self.llm.tokenize(parts.prefix, special=True) if parts.prefix else [])
+            suffixes.append(self.llm.tokenize(parts.suffix, special=True) if parts.suffix else [])
             if with_targets:
                 targets.append([*self.llm.tokenize(self.task.target(sample)), self.llm.eos_token_id])
         return TextInputs(prefixes, suffixes, targets if with_targets else None)

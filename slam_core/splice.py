@@ -78,9 +78,10 @@ def splice_embeddings(
     ``T == max(modality_lengths)``. Differentiable with respect to both embeddings.
     """
     valid = torch.arange(modality_embeds.shape[1], device=modality_lengths.device)[None, :] < modality_lengths[:, None]
-    if int(valid.sum()) != int(modality_mask.sum()):
+    slots, embeddings = modality_mask.sum(1).cpu(), valid.sum(1).cpu()
+    if not torch.equal(slots, embeddings):
         raise ValueError(
-            f"{int(modality_mask.sum())} modality positions in the layout but {int(valid.sum())} valid "
+            f"{slots.tolist()} modality positions in the layout (per sample) but {embeddings.tolist()} valid "
             "modality embeddings: the projector's lengths disagree with its output_lengths()"
         )
     source = modality_embeds[valid.to(modality_embeds.device)].to(text_embeds.dtype)

@@ -29,7 +29,11 @@ class LogMel:
             import torchaudio
 
             self._transform = torchaudio.transforms.MelSpectrogram(
-                self.sample_rate, n_fft=max(400, 2 * self.hop_length), hop_length=self.hop_length, n_mels=self.n_mels
+                self.sample_rate,
+                n_fft=max(400, 2 * self.hop_length),
+                hop_length=self.hop_length,
+                n_mels=self.n_mels,
+                pad_mode="constant",  # reflect padding fails on clips shorter than half a window
             )
         return torch.log(self._transform(waveform) + 1e-6).T.contiguous()
 
@@ -70,17 +74,17 @@ class ToyEncoder(Encoder):
         return _halve(_halve(lengths))
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = features * _time_mask(lengths, features.shape[1])[..., None]
+        x = features.masked_fill(~_time_mask(lengths, features.shape[1])[..., None], 0.0)
         lengths1 = _halve(lengths)
         x = torch.relu(self.conv1(x.transpose(1, 2)))
-        x = x * _time_mask(lengths1, x.shape[-1])[:, None, :]
+        x = x.masked_fill(~_time_mask(lengths1, x.shape[-1])[:, None, :], 0.0)
         out_lengths = _halve(lengths1)
         x = torch.relu(self.conv2(x))
         x = x.transpose(1, 2)[:, : int(out_lengths.max()) if out_lengths.numel() else 0]
         valid = _time_mask(out_lengths, x.shape[1])
         x = x + self.position_scale * _sinusoids(x.shape[1], x.shape[2], x.device, x.dtype)
         x = self.transformer(x, src_key_padding_mask=~valid)
-        return x * valid[..., None], out_lengths
+        return x.masked_fill(~valid[..., None], 0.0), out_lengths
 
 
 def _sinusoids(length: int, dim: int, device, dtype) -> torch.Tensor:
