@@ -81,7 +81,7 @@ def splice_embeddings(
     slots, embeddings = modality_mask.sum(1).cpu(), valid.sum(1).cpu()
     if not torch.equal(slots, embeddings):
         raise ValueError(
-            f"{slots.tolist()} modality positions in the layout (per sample) but {embeddings.tolist()} valid "
+            f"per sample, {slots.tolist()} modality positions in the layout but {embeddings.tolist()} valid "
             "modality embeddings: the projector's lengths disagree with its output_lengths()"
         )
     source = modality_embeds[valid.to(modality_embeds.device)].to(text_embeds.dtype)
