@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,9 +41,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps([dict(zip(keys, row, strict=False)) for row in rows], indent=2))
         return 0
     print(_table(rows, ("NAME", "KIND", "DISTRIBUTION", "VERSION", "STATUS")))
-    for report in registry.reports:
-        if report.message and report.status is not plugins.PluginStatus.OK:
-            print(f"\n{report.label}: {report.status.value}: {report.message}", file=sys.stderr)
+    for report in registry.problems():
+        print(f"\n{report.label}: {report.status.value}: {report.message}", file=sys.stderr)
     return 0
 
 
@@ -102,11 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from slam_core.spec import SpecError
 
     args = build_parser().parse_args(argv)
+    # the command prints each plugin problem itself; the library's log warning would repeat it
+    logging.getLogger(plugins.log.name).setLevel(logging.ERROR)
     try:
         return args.run(args)
     except (SpecError, plugins.PluginError, plugins.UnknownComponentError) as exc:
         print(f"slam: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `slam spec schema | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from slam_core import plugins
 
@@ -98,6 +98,15 @@ class PipelineSpec(_Section):
     data: DataSpec = Field(default_factory=DataSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     infer: InferSpec = Field(default_factory=InferSpec)
+
+    @model_validator(mode="after")
+    def _peft_trains_adapters_only(self) -> PipelineSpec:
+        if self.peft is not None and not self.train.freeze_llm:
+            raise ValueError(
+                "train.freeze_llm is false but a peft section is set: the PEFT method trains only its adapters. "
+                "Remove the peft section to fine-tune the whole LLM, or set train.freeze_llm: true"
+            )
+        return self
 
 
 def _union_of(configs: list[type[BaseModel]]) -> Any:
@@ -200,5 +209,7 @@ def _describe_validation_errors(exc: ValidationError, data: dict[str, Any]) -> l
         elif error["type"] == "extra_forbidden":
             lines.append(f"{path}: unknown field (check its spelling against `slam spec schema`)")
         else:
-            lines.append(f"{path}: {error['msg']} (got {error['input']!r})")
+            given = error["input"]
+            shown = "" if isinstance(given, dict) else f" (got {given!r})"  # a whole section says nothing
+            lines.append(f"{path}: {error['msg']}{shown}")
     return lines

@@ -34,4 +34,6 @@ class LinearProjector(Projector):
         if dim != self.input_dim:
             raise ValueError(f"linear-projector expects {self.input_dim}-dim frames, got {dim}")
         stacked = hidden[:, : positions * self.k].reshape(batch, positions, self.k * dim)
-        return self.linear2(self.relu(self.linear1(stacked))), out_lengths
+        embeds = self.linear2(self.relu(self.linear1(stacked)))
+        padding = torch.arange(positions, device=hidden.device)[None, :] >= out_lengths.to(hidden.device)[:, None]
+        return embeds.masked_fill(padding[..., None], 0.0), out_lengths

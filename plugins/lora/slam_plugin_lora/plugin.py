@@ -19,7 +19,7 @@ class LoRAConfig(BaseModel):
     alpha: float = Field(32, gt=0, description="scaling numerator: the update is scaled by alpha / r")
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        ["q_proj", "k_proj", "v_proj", "o_proj"],
         min_length=1,
         description="names (suffixes) of the linear layers that get adapters",
     )
