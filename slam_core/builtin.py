@@ -33,6 +33,12 @@ class ToyEncoderConfig(BaseModel):
     heads: int = Field(4, gt=0)
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ToyEncoderConfig:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        return self
+
 
 class ToyLLMConfig(BaseModel):
     """A Llama-architecture causal LM with random weights and a byte-level tokenizer."""

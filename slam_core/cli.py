@@ -25,22 +25,39 @@ def _table(rows: list[Sequence[str]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+PLUGIN_COLUMNS = ("name", "kind", "distribution", "version", "status")
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     registry = plugins.registry()
-    rows = []
-    for kind, components in registry.components.items():
-        rows.extend(
-            (name, kind, entry.plugin.distribution, entry.plugin.version, entry.plugin.status.value)
-            for name, entry in sorted(components.items())
-        )
-    for report in registry.reports:
-        if report.status is not plugins.PluginStatus.OK:
-            rows.append((report.entry_point, "-", report.distribution, report.version, report.status.value))
+    entries = [
+        {
+            "name": name,
+            "kind": kind,
+            "distribution": entry.plugin.distribution,
+            "version": entry.plugin.version,
+            "status": entry.plugin.status.value,
+        }
+        for kind, components in registry.components.items()
+        for name, entry in sorted(components.items())
+    ]
+    skipped = [
+        {
+            "name": report.entry_point,
+            "kind": "-",
+            "distribution": report.distribution,
+            "version": report.version,
+            "status": report.status.value,
+            "message": report.message,
+        }
+        for report in registry.reports
+        if report.status is not plugins.PluginStatus.OK
+    ]
     if args.json:
-        keys = ("name", "kind", "distribution", "version", "status")
-        print(json.dumps([dict(zip(keys, row, strict=False)) for row in rows], indent=2))
+        print(json.dumps(entries + skipped, indent=2))
         return 0
-    print(_table(rows, ("NAME", "KIND", "DISTRIBUTION", "VERSION", "STATUS")))
+    rows = [[entry[column] for column in PLUGIN_COLUMNS] for entry in entries + skipped]
+    print(_table(rows, [column.upper() for column in PLUGIN_COLUMNS]))
     for report in registry.problems():
         print(f"\n{report.label}: {report.status.value}: {report.message}", file=sys.stderr)
     return 0

@@ -18,6 +18,7 @@ import enum
 import functools
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -39,6 +40,10 @@ KNOWN_PACKAGES: dict[tuple[str, str], str] = {
     ("peft", "lora"): "slam-plugin-lora",
     ("llm", "vicuna"): "slam-plugin-vicuna",
 }
+
+#: Distributions of the SLAM project itself. On a name clash they keep the name and the
+#: third-party plugin is skipped, so installing a plugin can never displace a core component.
+FIRST_PARTY = frozenset({"slam-core", *KNOWN_PACKAGES.values()})
 
 
 class PluginStatus(str, enum.Enum):
@@ -101,6 +106,8 @@ class Registry:
 
     def get(self, kind: str, name: str) -> RegisteredComponent:
         """The component ``name`` of ``kind``; raises :class:`UnknownComponentError` with choices."""
+        if kind not in self.components:
+            raise UnknownComponentError(f"unknown component kind {kind!r}; kinds: {', '.join(self.components)}")
         try:
             return self.components[kind][name]
         except KeyError:
@@ -131,7 +138,8 @@ def _env_list(name: str) -> frozenset[str]:
 
 
 def _normalise(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
+    """A distribution or entry-point name compared the PEP 503 way."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
 
 
 def _env_flag(name: str) -> bool:
@@ -157,7 +165,7 @@ def _discover(strict: bool, allow: frozenset[str], deny: frozenset[str]) -> Regi
     result = Registry()
     entry_points = sorted(
         metadata.entry_points(group=ENTRY_POINT_GROUP),
-        key=lambda ep: (_dist_name(ep), ep.name),
+        key=_precedence,
     )
     for entry_point in entry_points:
         report = PluginReport(entry_point.name, _dist_name(entry_point), _dist_version(entry_point))
@@ -179,21 +187,29 @@ def _discover(strict: bool, allow: frozenset[str], deny: frozenset[str]) -> Regi
     return result
 
 
+def _precedence(entry_point: metadata.EntryPoint) -> tuple[bool, str, str]:
+    """Discovery order, which decides name clashes: SLAM's own distributions first, then by name."""
+    distribution = _normalise(_dist_name(entry_point))
+    return distribution not in FIRST_PARTY, distribution, entry_point.name
+
+
 def _dist_name(entry_point: metadata.EntryPoint) -> str:
     dist = getattr(entry_point, "dist", None)
-    return dist.metadata["Name"] if dist is not None else "<unknown distribution>"
+    name = dist.metadata.get("Name") if dist is not None else None
+    return str(name) if name else "<unknown distribution>"
 
 
 def _dist_version(entry_point: metadata.EntryPoint) -> str:
     dist = getattr(entry_point, "dist", None)
-    return dist.version if dist is not None else "?"
+    version = dist.metadata.get("Version") if dist is not None else None
+    return str(version) if version else "?"
 
 
 def _load_plugin(entry_point: metadata.EntryPoint, report: PluginReport) -> list[tuple[str, ComponentSpec]] | None:
     """Import one plugin and call its hooks; ``None`` (with ``report`` filled in) when broken."""
     try:
         plugin = entry_point.load()
-    except Exception as exc:  # a plugin's import error must not take the host down
+    except (Exception, SystemExit) as exc:  # a plugin's import error must not take the host down
         report.status = PluginStatus.IMPORT_FAILED
         report.message = f"importing {entry_point.value!r} failed: {type(exc).__name__}: {exc}"
         return None

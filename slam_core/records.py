@@ -71,9 +71,9 @@ class ComponentSpec:
                 f"{self.name}: config {self.config.__name__}.type must be Literal[{self.name!r}] "
                 f"with that default, found {literal!r}"
             )
-        if not isinstance(self.factory, str) or not _FACTORY_PATTERN.match(self.factory):
+        if not isinstance(self.factory, str) or not _FACTORY_PATTERN.fullmatch(self.factory):
             raise RecordError(f"{self.name}: factory {self.factory!r} must be a 'module:attr' string")
-        if not isinstance(self.api, str) or not _API_PATTERN.match(self.api):
+        if not isinstance(self.api, str) or not _API_PATTERN.fullmatch(self.api):
             raise RecordError(f"{self.name}: api {self.api!r} must look like 'MAJOR.MINOR'")
 
     def load_factory(self) -> Any:
@@ -100,8 +100,8 @@ def config_type_literal(config: type[BaseModel]) -> str | None:
 
 def api_compatible(plugin_api: str, host_api: str = API_VERSION) -> bool:
     """True when a plugin targeting ``plugin_api`` runs on a host implementing ``host_api``."""
-    plugin = _API_PATTERN.match(plugin_api)
-    host = _API_PATTERN.match(host_api)
+    plugin = _API_PATTERN.fullmatch(plugin_api) if isinstance(plugin_api, str) else None
+    host = _API_PATTERN.fullmatch(host_api) if isinstance(host_api, str) else None
     if plugin is None or host is None:
         return False
-    return plugin.group(1) == host.group(1) and int(plugin.group(2)) <= int(host.group(2))
+    return int(plugin.group(1)) == int(host.group(1)) and int(plugin.group(2)) <= int(host.group(2))

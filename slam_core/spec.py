@@ -117,10 +117,13 @@ def _union_of(configs: list[type[BaseModel]]) -> Any:
     return Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
 
 
-@functools.lru_cache(maxsize=8)
 def spec_model(registry: plugins.Registry | None = None) -> type[PipelineSpec]:
     """The ``PipelineSpec`` model for the plugins in ``registry`` (default: the installed ones)."""
-    registry = registry or plugins.registry()
+    return _spec_model(registry or plugins.registry())
+
+
+@functools.lru_cache(maxsize=8)
+def _spec_model(registry: plugins.Registry) -> type[PipelineSpec]:
     fields: dict[str, Any] = {}
     for section, kind in COMPONENT_SECTIONS.items():
         configs = [registry.components[kind][name].spec.config for name in registry.names(kind)]
@@ -155,6 +158,8 @@ def read_spec_document(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError([f"cannot read the spec file: {exc.strerror or exc}"], str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([f"the spec file is not UTF-8 text: {exc.reason} at byte {exc.start}"], str(path)) from None
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
@@ -180,7 +185,9 @@ def _check_component_types(data: dict[str, Any], registry: plugins.Registry) -> 
         value = data.get(section)
         if value is None:
             if section not in OPTIONAL_SECTIONS:
-                choices = ", ".join(registry.names(kind)) or f"none installed (pip install a {kind} plugin)"
+                choices = (
+                    ", ".join(registry.names(kind)) or f"none installed (pip install a plugin providing an {kind})"
+                )
                 problems.append(f"{section}: section missing; it needs a 'type', one of: {choices}")
             continue
         if not isinstance(value, dict):
@@ -188,7 +195,7 @@ def _check_component_types(data: dict[str, Any], registry: plugins.Registry) -> 
         elif "type" not in value:
             choices = ", ".join(registry.names(kind)) or "none installed"
             problems.append(f"{section}.type: missing; installed {kind} types: {choices}")
-        elif value["type"] not in registry.components[kind]:
+        elif not isinstance(value["type"], str) or value["type"] not in registry.components[kind]:
             message = plugins.unknown_component_message(registry, kind, value["type"])
             problems.append(f"{section}.type: {message}")
     return problems
