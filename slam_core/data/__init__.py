@@ -1,0 +1,1 @@
+"""Data: manifests, audio I/O, datasets, duration-bucketed batching and collation."""
