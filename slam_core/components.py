@@ -53,6 +53,21 @@ class Encoder(nn.Module, abc.ABC):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Exact number of output frames for inputs of ``lengths`` feature frames."""
 
+    # An encoder may split itself into a frozen backbone and a small head that trains even when
+    # the encoder is frozen (e.g. a learned weighted sum of layers). Then ``forward`` must equal
+    # ``head(*backbone(features, lengths))``; SlamModel runs the backbone under no_grad only.
+    def backbone(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        """The part that stays frozen with the encoder (default: the whole encoder)."""
+        return self(features, lengths)
+
+    def head(self, backbone_output: Any, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trainable rest applied to ``backbone``'s output (default: identity)."""
+        return backbone_output, lengths
+
+    def head_modules(self) -> list[nn.Module]:
+        """Modules whose parameters train even when the encoder is frozen (default: none)."""
+        return []
+
 
 class Projector(nn.Module, abc.ABC):
     """Maps encoder frames ``[B, T, input_dim]`` to LLM embeddings ``[B, T', output_dim]``."""

@@ -9,7 +9,6 @@ adapters are trainable.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +67,9 @@ class SlamModel(nn.Module):
         self.freeze_encoder, self.freeze_llm = freeze_encoder, freeze_llm
         if freeze_encoder:
             encoder.requires_grad_(False)
-            encoder.eval()
+            for head in encoder.head_modules():
+                head.requires_grad_(True)
+            self.train(self.training)
         if freeze_llm:
             llm.requires_grad_(False)
         base_parameters = {id(p) for p in llm.parameters()}
@@ -80,6 +81,8 @@ class SlamModel(nn.Module):
         super().train(mode)
         if self.freeze_encoder:
             self.encoder.eval()
+            for head in self.encoder.head_modules():
+                head.train(mode)
         return self
 
     def modality_lengths(self, feature_lengths: torch.Tensor) -> torch.Tensor:
@@ -88,8 +91,11 @@ class SlamModel(nn.Module):
 
     def encode(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Modality embeddings ``[B, T', D_llm]`` and their exact lengths."""
-        frozen = contextlib.nullcontext() if not self.freeze_encoder else torch.no_grad()
-        with frozen:
+        if self.freeze_encoder:
+            with torch.no_grad():
+                backbone_output, backbone_lengths = self.encoder.backbone(features, feature_lengths)
+            hidden, encoder_lengths = self.encoder.head(backbone_output, backbone_lengths)
+        else:
             hidden, encoder_lengths = self.encoder(features, feature_lengths)
         _check_lengths("encoder", encoder_lengths, self.encoder.output_lengths(feature_lengths), hidden)
         embeds, lengths = self.projector(hidden, encoder_lengths)

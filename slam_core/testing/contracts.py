@@ -233,6 +233,32 @@ class EncoderConformance(_SequenceConformance):
         assert encoder.modality in ("audio", "video", "audio-visual")
         assert encoder.sample_rate > 0 and encoder.output_dim > 0 and encoder.frame_rate > 0
 
+    def test_forward_equals_head_of_backbone(self):
+        encoder = self.build().eval()
+        features, lengths = self.batch(encoder)
+        with torch.no_grad():
+            whole, whole_lengths = encoder(features, lengths)
+            split, split_lengths = encoder.head(*encoder.backbone(features, lengths))
+        assert whole_lengths.tolist() == split_lengths.tolist()
+        torch.testing.assert_close(split, whole, atol=self.atol, rtol=1e-4)
+
+    def test_head_trains_while_the_backbone_is_frozen(self):
+        encoder = self.build().train()
+        heads = encoder.head_modules()
+        if not heads:
+            pytest.skip("this encoder has no trainable head")
+        encoder.requires_grad_(False)
+        for head in heads:
+            head.requires_grad_(True)
+        features, lengths = self.batch(encoder)
+        with torch.no_grad():
+            backbone_output, backbone_lengths = encoder.backbone(features, lengths)
+        hidden, _ = encoder.head(backbone_output, backbone_lengths)
+        hidden.float().square().mean().backward()
+        for head in heads:
+            for name, parameter in head.named_parameters():
+                assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"head parameter {name}"
+
     def test_preprocessor_pickles_cheaply(self):
         encoder = self.build()
         preprocess = encoder.preprocessor()

@@ -1,0 +1,1 @@
+"""SLAM plugin: the BEATs audio encoder (``type: beats``)."""

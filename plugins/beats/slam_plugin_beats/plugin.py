@@ -1,0 +1,95 @@
+"""Registers the ``beats`` encoder with SLAM (imports no torch)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from slam_core.hookspecs import hookimpl
+from slam_core.records import ComponentSpec
+
+Activation = Literal["gelu", "gelu_accurate", "relu", "tanh", "linear"]
+
+
+class BeatsShape(BaseModel):
+    """The architecture of a BEATs model, named as in the ``cfg`` dict of Microsoft's checkpoints.
+
+    The defaults are those of the released iter3 / iter3+ checkpoints (BEATs base, 90M parameters).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    input_patch_size: int = Field(16, gt=0, le=128, description="side of the square fbank patches (frames × bins)")
+    embed_dim: int = Field(512, gt=0, description="patch embedding width")
+    conv_bias: bool = Field(False, description="bias in the patch embedding convolution")
+    encoder_layers: int = Field(12, gt=0)
+    encoder_embed_dim: int = Field(768, gt=0, description="transformer width = the encoder's output_dim")
+    encoder_ffn_embed_dim: int = Field(3072, gt=0)
+    encoder_attention_heads: int = Field(12, gt=0)
+    activation_fn: Activation = "gelu"
+    layer_norm_first: bool = Field(False, description="pre-LN transformer layers (BEATs uses post-LN + deep norm)")
+    deep_norm: bool = Field(True, description="DeepNorm residual scaling (2·layers)^(1/4)")
+    conv_pos: int = Field(128, gt=0, description="kernel of the convolutional positional embedding")
+    conv_pos_groups: int = Field(16, gt=0)
+    relative_position_embedding: bool = True
+    num_buckets: int = Field(320, gt=1, description="relative-position buckets (both directions)")
+    max_distance: int = Field(800, gt=0, description="distance mapped to the last bucket")
+    gru_rel_pos: bool = Field(True, description="gate the relative position bias with the query")
+    layer_wise_gradient_decay_ratio: float = Field(
+        0.6, gt=0, description="gradient scale at the input of every layer (backward only)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BeatsShape:
+        if self.encoder_embed_dim % self.encoder_attention_heads:
+            raise ValueError(
+                f"encoder_embed_dim {self.encoder_embed_dim} is not divisible by "
+                f"encoder_attention_heads {self.encoder_attention_heads}"
+            )
+        if self.encoder_embed_dim % self.conv_pos_groups:
+            raise ValueError(
+                f"encoder_embed_dim {self.encoder_embed_dim} is not divisible by conv_pos_groups {self.conv_pos_groups}"
+            )
+        if self.deep_norm and self.layer_norm_first:
+            raise ValueError("deep_norm and layer_norm_first cannot both be true (BEATs allows one or the other)")
+        if self.relative_position_embedding and self.num_buckets < 4:
+            raise ValueError(f"num_buckets must be at least 4, got {self.num_buckets}")
+        if self.relative_position_embedding and self.max_distance <= self.num_buckets // 4:
+            raise ValueError(
+                f"max_distance {self.max_distance} must exceed num_buckets // 4 = {self.num_buckets // 4}, "
+                "the last distance with a bucket of its own"
+            )
+        return self
+
+
+#: Names of the architecture fields (shared by :class:`BeatsShape` and a checkpoint's ``cfg``).
+SHAPE_FIELDS = frozenset(BeatsShape.model_fields)
+
+
+class BeatsConfig(BeatsShape):
+    """BEATs encoder: 128-bin Kaldi fbank → 16×16 patches → transformer with relative position bias.
+
+    With ``path`` the architecture is read from the checkpoint's ``cfg``; shape fields given
+    explicitly must then agree with it. With ``path: null`` the shape fields build a random-init model.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["beats"] = "beats"
+    path: str | None = Field(None, description="a released BEATs .pt checkpoint ({'cfg', 'model'}); null = random init")
+    resample: bool = Field(False, description="resample audio at another rate to 16 kHz instead of refusing it")
+    max_seconds: float | None = Field(None, gt=0, description="refuse longer audio; null = no limit")
+    fbank_mean: float = Field(15.41663, description="fbank normalisation: (x - mean) / (2 * std)")
+    fbank_std: float = Field(6.55582, gt=0)
+
+
+@hookimpl
+def slam_encoders() -> list[ComponentSpec]:
+    return [
+        ComponentSpec(
+            name="beats",
+            config=BeatsConfig,
+            factory="slam_plugin_beats.encoder:BeatsEncoder",
+            api="1.0",
+            description="BEATs audio transformer (Microsoft iter3 / iter3+ checkpoints), 50 tokens/s",
+        )
+    ]

@@ -1,0 +1,1 @@
+"""SLAM plugin: the MERT-v1 music encoder (``type: mert``)."""

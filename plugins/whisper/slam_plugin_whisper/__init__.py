@@ -1,0 +1,1 @@
+"""SLAM plugin: the Whisper audio encoder (``type: whisper``)."""

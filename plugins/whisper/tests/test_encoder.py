@@ -1,0 +1,145 @@
+"""The encoder against transformers' WhisperEncoder, window by window, and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from slam_plugin_whisper.encoder import WhisperEncoder, hf_config
+from slam_plugin_whisper.features import WhisperLogMel
+from slam_plugin_whisper.plugin import WhisperEncoderConfig
+from slam_plugin_whisper.presets import PRESETS
+from transformers import WhisperFeatureExtractor
+from transformers.models.whisper.modeling_whisper import WhisperEncoder as HFWhisperEncoder
+
+
+def hf_reference(encoder: WhisperEncoder, mel: torch.Tensor) -> torch.Tensor:
+    """transformers' own forward on ``mel [T, n_mels]``, its position table cut to ``T / 2`` rows
+    (transformers accepts exactly 2 × max_source_positions frames)."""
+    config = hf_config(encoder.config.shape()._replace(max_source_positions=mel.shape[0] // 2))
+    reference = HFWhisperEncoder(config).eval()
+    state = encoder.model.state_dict()
+    state["embed_positions.weight"] = state["embed_positions.weight"][: mel.shape[0] // 2]
+    reference.load_state_dict(state)
+    with torch.no_grad():
+        return reference(mel.T[None]).last_hidden_state[0]
+
+
+def encode(encoder: WhisperEncoder, mel: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        hidden, lengths = encoder(mel[None], torch.tensor([mel.shape[0]]))
+    assert lengths.tolist() == [hidden.shape[1]]
+    return hidden[0]
+
+
+@pytest.mark.parametrize("seconds", [1.0, 0.5, 0.24])
+def test_single_sample_equals_transformers(seconds, make_encoder, audio):
+    """A full window, and shorter clips (positions sliced) against a Whisper with that many positions."""
+    encoder = make_encoder()
+    mel = encoder.preprocess(audio(int(16000 * seconds)))
+    assert mel.shape[0] % 2 == 0
+    torch.testing.assert_close(encode(encoder, mel), hf_reference(encoder, mel), atol=1e-4, rtol=0)
+
+
+def test_pad_to_30s_equals_transformers_on_extractor_features(make_encoder, audio):
+    """The original pipeline: WhisperFeatureExtractor (3000 frames) → WhisperEncoder → 1500 frames."""
+    encoder = make_encoder(mode="pad_to_30s", max_source_positions=1500, encoder_layers=1)
+    waveform = audio(16000 * 2)
+    mel = encoder.preprocess(waveform)
+    extractor = WhisperFeatureExtractor(feature_size=80)
+    expected_mel = extractor(waveform.numpy(), sampling_rate=16000, return_tensors="pt").input_features[0].T
+    torch.testing.assert_close(mel, expected_mel, atol=1e-4, rtol=0)
+    hidden = encode(encoder, mel)
+    assert hidden.shape == (1500, 32)
+    with torch.no_grad():
+        reference = encoder.model(expected_mel.T[None]).last_hidden_state[0]
+    torch.testing.assert_close(hidden, reference, atol=1e-4, rtol=0)
+
+
+def test_long_audio_equals_its_windows_encoded_alone(make_encoder, audio):
+    encoder = make_encoder(long_audio="chunk")
+    mel = encoder.preprocess(audio(16000 * 2 + 4000))
+    assert mel.shape[0] == 225
+    pieces = [encode(encoder, piece) for piece in mel.split(100)]
+    torch.testing.assert_close(encode(encoder, mel), torch.cat(pieces), atol=1e-5, rtol=0)
+
+
+def test_eager_and_sdpa_agree_on_a_padded_batch(make_encoder, audio):
+    sdpa, eager = make_encoder(), make_encoder(attn_implementation="eager")
+    preprocess = sdpa.preprocessor()
+    mels = [preprocess(audio(size, seed)) for seed, size in enumerate((16000, 7000, 1000))]
+    batch = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)
+    lengths = torch.tensor([m.shape[0] for m in mels])
+    with torch.no_grad():
+        torch.testing.assert_close(sdpa(batch, lengths)[0], eager(batch, lengths)[0], atol=1e-5, rtol=0)
+
+
+def test_declares_50_hz_and_its_width(make_encoder):
+    encoder = make_encoder(num_mel_bins=128)
+    assert (encoder.sample_rate, encoder.frame_rate, encoder.output_dim) == (16000, 50.0, 32)
+    assert encoder.preprocessor().n_mels == 128
+    assert "train" not in vars(WhisperEncoder), "SlamModel keeps a frozen encoder in eval mode through train()"
+
+
+def test_half_precision_dtype(make_encoder, audio):
+    full, half = make_encoder(), make_encoder(dtype="bf16")
+    assert all(p.dtype == torch.bfloat16 for p in half.parameters())
+    mel = full.preprocess(audio(8000))
+    output = encode(half, mel)
+    assert output.dtype == torch.bfloat16
+    torch.testing.assert_close(output.float(), encode(full, mel), atol=0.1, rtol=0.05)
+
+
+def test_too_many_frames_are_refused_without_chunking(make_encoder):
+    with pytest.raises(ValueError, match=r"120 mel frames exceed one 100-frame window .* long_audio: chunk"):
+        make_encoder()(torch.zeros(1, 120, 80), torch.tensor([120]))
+
+
+def test_pad_to_30s_refuses_unpadded_features(make_encoder):
+    with pytest.raises(ValueError, match=r"pad_to_30s.*multiple of 100 mel frames.*got lengths \[100, 60\]"):
+        make_encoder(mode="pad_to_30s")(torch.zeros(2, 100, 80), torch.tensor([100, 60]))
+
+
+def test_wrong_feature_width_is_named(make_encoder):
+    with pytest.raises(ValueError, match=r"log-mel features \[B, T, 128\], got \(1, 10, 80\)"):
+        make_encoder(num_mel_bins=128)(torch.zeros(1, 10, 80), torch.tensor([10]))
+
+
+def test_presets_are_the_released_shapes():
+    assert WhisperEncoderConfig().shape() == PRESETS["tiny"]
+    large = WhisperEncoderConfig(size="large-v3").shape()
+    assert (large.d_model, large.encoder_layers, large.num_mel_bins, large.max_source_positions) == (
+        1280,
+        32,
+        128,
+        1500,
+    )
+    small = WhisperEncoderConfig(size="small", encoder_layers=2).shape()
+    assert (small.d_model, small.encoder_layers) == (768, 2)
+    with pytest.raises(ValueError, match=r"shape of w\.pt comes from the checkpoint"):
+        WhisperEncoderConfig(path="w.pt").shape()
+
+
+def test_tiny_preset_builds_in_one_call_with_whispers_parameter_count():
+    """whisper-tiny's encoder: 7.63 M trainable parameters + the 1500 × 384 sinusoid table."""
+    encoder = WhisperEncoder(WhisperEncoderConfig(size="tiny"))
+    trainable = sum(p.numel() for p in encoder.parameters() if p.requires_grad)
+    d, ffn, layers = 384, 1536, 4
+    attention = 4 * d * d + 3 * d  # q, k, v, out; k_proj has no bias
+    per_layer = attention + 2 * 2 * d + 2 * d * ffn + ffn + d
+    assert trainable == 80 * d * 3 + d + d * d * 3 + d + layers * per_layer + 2 * d
+    assert isinstance(encoder.preprocessor(), WhisperLogMel)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"path": "x.pt", "d_model": 64}, "d_model only apply to random init"),
+        ({"d_model": 30, "encoder_attention_heads": 4}, "d_model 30 is not divisible by encoder_attention_heads 4"),
+        ({"num_mel_bins": 64}, "num_mel_bins"),
+        ({"mode": "pad"}, "mode"),
+        ({"window": 3}, "Extra inputs"),
+    ],
+)
+def test_bad_config_is_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        WhisperEncoderConfig(**settings)
