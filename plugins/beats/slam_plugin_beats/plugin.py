@@ -76,7 +76,7 @@ class BeatsConfig(BeatsShape):
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: Literal["beats"] = "beats"
     path: str | None = Field(None, description="a released BEATs .pt checkpoint ({'cfg', 'model'}); null = random init")
-    resample: bool = Field(False, description="resample audio at another rate to 16 kHz instead of refusing it")
+    resample: bool = Field(True, description="resample audio at another rate to 16 kHz (false: refuse it)")
     max_seconds: float | None = Field(None, gt=0, description="refuse longer audio; null = no limit")
     fbank_mean: float = Field(15.41663, description="fbank normalisation: (x - mean) / (2 * std)")
     fbank_std: float = Field(6.55582, gt=0)

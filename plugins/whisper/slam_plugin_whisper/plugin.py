@@ -45,7 +45,7 @@ class WhisperEncoderConfig(BaseModel):
     long_audio: Literal["error", "chunk"] = Field(
         "error", description="audio over one window (30 s): refuse, or encode ≤30 s pieces and concatenate"
     )
-    resample: bool = Field(False, description="resample audio at another rate to 16 kHz instead of refusing it")
+    resample: bool = Field(True, description="resample audio at another rate to 16 kHz (false: refuse it)")
     dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
 
