@@ -1,0 +1,97 @@
+"""Encoder throughput: audio seconds processed per wall-clock second, per installed encoder.
+
+Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/encoders.py [--seconds 10 --batch 4 --repeat 3]
+
+Small configs with random weights (real widths, few layers) so it runs on a CPU in a minute;
+on a GPU (when one is visible) the forward pass is also timed in bf16. Preprocessing (features
+on the CPU, as in DataLoader workers) and the forward pass are timed separately; the table
+reports medians and, for comparison inside one run, each row's ratio to the toy encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from slam_core import plugins
+from slam_core.audio import RawAudio
+from slam_core.model import build_component
+
+#: type -> small config (real width, 2 layers); types that are not installed are skipped.
+SMALL_CONFIGS = {
+    "toy-encoder": {"dim": 256, "layers": 2, "heads": 4},
+    "whisper": {"size": "tiny", "encoder_layers": 2},
+    "beats": {"encoder_layers": 2},
+    "mert": {"size": "95m", "overrides": {"num_hidden_layers": 2}},
+}
+
+
+def timed(function, repeat: int) -> float:
+    """Median seconds of ``function()`` over ``repeat`` runs (after one warm-up)."""
+    function()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(name: str, config: dict, seconds: float, batch: int, repeat: int, device: str, dtype) -> dict:
+    registry = plugins.registry()
+    spec = registry.get("encoder", name).spec.config.model_validate({"type": name, **config})
+    encoder = build_component("encoder", spec, registry).eval()
+    preprocess = encoder.preprocessor()
+    generator = torch.Generator().manual_seed(0)
+    clips = [RawAudio(0.1 * torch.randn(int(seconds * encoder.sample_rate), generator=generator), encoder.sample_rate)]
+    clips = clips * batch
+    preprocess_s = timed(lambda: [preprocess(clip) for clip in clips], repeat)
+    features = torch.stack([preprocess(clip) for clip in clips]).to(device)
+    lengths = torch.full((batch,), features.shape[1], device=device)
+    encoder = encoder.to(device=device, dtype=dtype)
+    features = features.to(dtype)
+    with torch.inference_mode():
+        forward_s = timed(lambda: encoder(features, lengths), repeat)
+    audio = seconds * batch
+    return {
+        "encoder": name,
+        "device": f"{device}/{str(dtype).removeprefix('torch.')}",
+        "params_m": sum(p.numel() for p in encoder.parameters()) / 1e6,
+        "preprocess": audio / preprocess_s,
+        "forward": audio / forward_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="clip length")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    installed = set(plugins.registry().names("encoder"))
+    targets = [("cpu", torch.float32)] + ([("cuda", torch.bfloat16)] if torch.cuda.is_available() else [])
+    rows = [
+        measure(name, config, args.seconds, args.batch, args.repeat, device, dtype)
+        for device, dtype in targets
+        for name, config in SMALL_CONFIGS.items()
+        if name in installed
+    ]
+    print(f"clips: {args.batch} x {args.seconds:g} s; throughput in audio seconds per second (median of {args.repeat})")
+    print(f"{'encoder':<12} {'device':<15} {'params M':>9} {'preprocess':>11} {'forward':>10} {'fwd/toy':>8}")
+    for row in rows:
+        toy = next((r for r in rows if r["encoder"] == "toy-encoder" and r["device"] == row["device"]), None)
+        ratio = f"{row['forward'] / toy['forward']:.2f}" if toy else "-"
+        print(
+            f"{row['encoder']:<12} {row['device']:<15} {row['params_m']:>9.1f} {row['preprocess']:>11.0f} "
+            f"{row['forward']:>10.0f} {ratio:>8}"
+        )
+
+
+if __name__ == "__main__":
+    main()
