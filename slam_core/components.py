@@ -86,10 +86,16 @@ class Projector(nn.Module, abc.ABC):
 
 @dataclass(frozen=True)
 class PromptParts:
-    """The text around the modality embeddings: ``[prefix | modality | suffix | target]``."""
+    """The text around the modality embeddings: ``[prefix | modality | suffix | target]``.
+
+    ``target_prefix`` is prepended to the target before it is tokenised on its own, so that it
+    gets the tokens it would get inside the whole rendered conversation (a byte-level BPE
+    tokenizer needs the leading space of ``"ASSISTANT: hello"``; SentencePiece does not).
+    """
 
     prefix: str
     suffix: str
+    target_prefix: str = ""
 
 
 class LLM(nn.Module, abc.ABC):

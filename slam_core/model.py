@@ -110,7 +110,8 @@ class SlamModel(nn.Module):
             prefixes.append(self.llm.tokenize(parts.prefix, special=True) if parts.prefix else [])
             suffixes.append(self.llm.tokenize(parts.suffix, special=True) if parts.suffix else [])
             if with_targets:
-                targets.append([*self.llm.tokenize(self.task.target(sample)), self.llm.eos_token_id])
+                target = parts.target_prefix + self.task.target(sample)
+                targets.append([*self.llm.tokenize(target), self.llm.eos_token_id])
         return TextInputs(prefixes, suffixes, targets if with_targets else None)
 
     def _inputs_embeds(self, features, feature_lengths, text: TextInputs, padding_side: str):

@@ -345,6 +345,8 @@ class LLMConformance(ModuleConformance):
     def test_generate_returns_new_tokens(self):
         llm = self.build().eval()
         input_ids, mask = self.example_inputs(llm)
+        order = torch.sort(mask, dim=1, stable=True).indices  # generate() takes left padding
+        input_ids, mask = input_ids.gather(1, order), mask.gather(1, order)
         with torch.no_grad():
             tokens = llm.generate(llm.embed(input_ids), mask, max_new_tokens=3, do_sample=False)
         assert tokens.dtype == torch.long and tokens.shape[0] == input_ids.shape[0] and tokens.shape[1] <= 3

@@ -1,0 +1,181 @@
+"""Build the transformers config, model and tokenizer that a :class:`VicunaConfig` names.
+
+Three sources: a Hugging Face directory (safetensors; pickled ``.bin`` only through
+``torch.load(weights_only=True)``), a GGUF file (transformers dequantizes it), or a shape.
+Under ``with torch.device("meta")`` (``slam inspect``) the model is an empty shell built from
+the config alone: no weight file is opened.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from slam_plugin_vicuna import sources
+from slam_plugin_vicuna.plugin import SMOLLM2, LlamaShape, VicunaConfig
+from slam_plugin_vicuna.sources import CheckpointError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: ``tokenizer_source`` of the byte-level tokenizer a shell without tokenizer files gets.
+STAND_IN_TOKENIZER = "byte-level stand-in tokenizer (the shell has none of its own)"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the model comes from: ``kind`` and the directory or file (``None`` for a shape)."""
+
+    kind: Literal["dir", "gguf", "shape"]
+    location: Path | None
+    label: str
+
+    @classmethod
+    def of(cls, config: VicunaConfig) -> ModelSource:
+        if config.shape is not None:
+            return cls("shape", None, f"shape({config.shape.model_dump(exclude_defaults=True)})")
+        if config.path is not None:
+            directory = sources.model_directory(config.path)
+            return cls("dir", directory, str(directory))
+        gguf = sources.gguf_file(config.gguf or SMOLLM2)
+        return cls("gguf", gguf, str(gguf))
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    """``auto`` is bf16 when CUDA is available, else fp32."""
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return DTYPES[name]
+
+
+def on_meta_device() -> bool:
+    """True inside ``with torch.device("meta")``: build shells, read no weights."""
+    return torch.get_default_device().type == "meta"
+
+
+def hf_config(source: ModelSource, shape: LlamaShape | None = None) -> Any:
+    """The transformers config of ``source``, checked to be a Llama-family model."""
+    from transformers import AutoConfig
+
+    if source.kind == "shape":
+        return llama_config(shape)
+    if source.kind == "dir":
+        return AutoConfig.from_pretrained(source.location, trust_remote_code=False, local_files_only=True)
+    try:
+        config = AutoConfig.from_pretrained(source.location.parent, gguf_file=source.location.name)
+    except (ValueError, OSError, KeyError, IndexError, struct.error) as exc:
+        raise CheckpointError(f"vicuna: cannot read the GGUF file {source.label!r}: {exc}") from None
+    sources.check_llama_family(config.model_type, source.label)
+    return config
+
+
+def llama_config(shape: LlamaShape) -> Any:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        num_key_value_heads=shape.num_kv_heads or shape.num_heads,
+        intermediate_size=shape.intermediate_size,
+        vocab_size=shape.vocab_size,
+        max_position_embeddings=shape.max_position_embeddings,
+        tie_word_embeddings=shape.tie_word_embeddings,
+    )
+
+
+def require_weights(source: ModelSource) -> None:
+    """Refuse, before anything is loaded, a source that has no weights to run (off the meta device)."""
+    if source.kind == "shape":
+        raise CheckpointError(
+            "vicuna: llm.shape has no weights; it builds only an empty shell on the meta device (slam inspect). "
+            "To run the model, set llm.path to a model directory or llm.gguf to a .gguf file"
+        )
+    if source.kind == "dir" and not sources.weight_files(source.location):
+        raise CheckpointError(
+            f"vicuna: {source.label!r} has a config.json but no weights (expected one of: "
+            f"{', '.join(sources.WEIGHT_FILES)}); a config.json alone builds only an empty shell on the meta device"
+        )
+
+
+def build_model(source: ModelSource, config: Any, dtype: torch.dtype) -> nn.Module:
+    """The causal LM: loaded from ``source``, or an empty shell on the meta device."""
+    from transformers import AutoModelForCausalLM
+
+    options = {"dtype": dtype, "attn_implementation": "sdpa"}
+    if on_meta_device():
+        return AutoModelForCausalLM.from_config(config, **options)
+    require_weights(source)
+    if source.kind == "gguf":
+        return AutoModelForCausalLM.from_pretrained(
+            source.location.parent, gguf_file=source.location.name, config=config, **options
+        )
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            source.location,
+            config=config,
+            weights_only=True,
+            trust_remote_code=False,
+            local_files_only=True,
+            **options,
+        )
+    except pickle.UnpicklingError as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"vicuna: refusing the pickled weights in {source.label!r}: they hold more than tensors, and .bin files "
+            f"are only read with torch.load(weights_only=True) ({detail}). Convert a trusted copy to safetensors"
+        ) from None
+
+
+def load_tokenizer(config: VicunaConfig, source: ModelSource) -> tuple[Any, str]:
+    """The tokenizer and where it came from: ``config.tokenizer``, else the model's own.
+
+    A shell with no tokenizer of its own (a shape, or a config.json alone) gets a 259-token
+    byte-level stand-in, labelled as such, so that the composition can still be inspected.
+    """
+    if config.tokenizer is not None:
+        if config.tokenizer == SMOLLM2 or config.tokenizer.endswith(".gguf"):
+            return _gguf_tokenizer(sources.gguf_file(config.tokenizer))
+        directory = Path(config.tokenizer).expanduser()
+        if not directory.is_dir() or not sources.has_tokenizer(directory):
+            raise CheckpointError(
+                f"vicuna: tokenizer {config.tokenizer!r} is not a tokenizer directory "
+                f"(expected one of {', '.join(sources.TOKENIZER_FILES)}) nor a .gguf file"
+            )
+        return _directory_tokenizer(directory)
+    if source.kind == "gguf":
+        return _gguf_tokenizer(source.location)
+    if source.kind == "dir" and sources.has_tokenizer(source.location):
+        return _directory_tokenizer(source.location)
+    if source.kind == "shape" or on_meta_device():
+        from slam_core.hf_llm import byte_tokenizer
+
+        return byte_tokenizer(), STAND_IN_TOKENIZER
+    raise CheckpointError(
+        f"vicuna: {source.label!r} has no tokenizer files ({', '.join(sources.TOKENIZER_FILES)}); "
+        "set llm.tokenizer to the model's tokenizer directory"
+    )
+
+
+def _directory_tokenizer(directory: Path) -> tuple[Any, str]:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"vicuna: cannot load the tokenizer in {str(directory)!r}: {exc}") from None
+    return tokenizer, str(directory)
+
+
+def _gguf_tokenizer(path: Path) -> tuple[Any, str]:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"vicuna: cannot load the tokenizer of the GGUF file {str(path)!r}: {exc}") from None
+    return tokenizer, str(path)
