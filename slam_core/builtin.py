@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slam_core.hookspecs import hookimpl
-from slam_core.records import ComponentSpec
+from slam_core.records import API_VERSION, ComponentSpec
 
 
 class ToyEncoderConfig(BaseModel):
@@ -80,6 +80,7 @@ def slam_encoders() -> list[ComponentSpec]:
             "toy-encoder",
             ToyEncoderConfig,
             "slam_core.toy:ToyEncoder",
+            api=API_VERSION,
             description="random-init log-mel conv/transformer encoder for tests",
         )
     ]
@@ -92,6 +93,7 @@ def slam_llms() -> list[ComponentSpec]:
             "toy-llm",
             ToyLLMConfig,
             "slam_core.toy:build_toy_llm",
+            api=API_VERSION,
             description="random-init Llama-architecture LM of any shape, byte tokenizer",
         )
     ]
@@ -99,4 +101,8 @@ def slam_llms() -> list[ComponentSpec]:
 
 @hookimpl
 def slam_task_heads() -> list[ComponentSpec]:
-    return [ComponentSpec("asr", ASRTaskConfig, "slam_core.tasks.asr:ASRTask", description="speech recognition (WER)")]
+    return [
+        ComponentSpec(
+            "asr", ASRTaskConfig, "slam_core.tasks.asr:ASRTask", api=API_VERSION, description="speech recognition (WER)"
+        )
+    ]

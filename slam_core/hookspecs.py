@@ -46,7 +46,7 @@ def slam_encoders() -> list[ComponentSpec]:
         @hookimpl
         def slam_encoders():
             return [ComponentSpec(name="my-encoder", config=MyEncoderConfig,
-                                  factory="my_pkg.model:MyEncoder")]
+                                  factory="my_pkg.model:MyEncoder", api="1.0")]
     """
 
 
@@ -63,7 +63,7 @@ def slam_projectors() -> list[ComponentSpec]:
         @hookimpl
         def slam_projectors():
             return [ComponentSpec(name="my-projector", config=MyProjectorConfig,
-                                  factory="my_pkg.projector:MyProjector")]
+                                  factory="my_pkg.projector:MyProjector", api="1.0")]
     """
 
 
@@ -77,7 +77,7 @@ def slam_llms() -> list[ComponentSpec]:
 
         @hookimpl
         def slam_llms():
-            return [ComponentSpec(name="my-llm", config=MyLLMConfig, factory="my_pkg.llm:MyLLM")]
+            return [ComponentSpec(name="my-llm", config=MyLLMConfig, factory="my_pkg.llm:MyLLM", api="1.0")]
     """
 
 
@@ -91,7 +91,7 @@ def slam_peft_methods() -> list[ComponentSpec]:
 
         @hookimpl
         def slam_peft_methods():
-            return [ComponentSpec(name="my-peft", config=MyPeftConfig, factory="my_pkg.peft:MyPeft")]
+            return [ComponentSpec(name="my-peft", config=MyPeftConfig, factory="my_pkg.peft:MyPeft", api="1.0")]
     """
 
 
@@ -105,7 +105,7 @@ def slam_task_heads() -> list[ComponentSpec]:
 
         @hookimpl
         def slam_task_heads():
-            return [ComponentSpec(name="my-task", config=MyTaskConfig, factory="my_pkg.task:MyTask")]
+            return [ComponentSpec(name="my-task", config=MyTaskConfig, factory="my_pkg.task:MyTask", api="1.0")]
     """
 
 

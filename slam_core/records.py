@@ -47,14 +47,15 @@ class ComponentSpec:
         config: a pydantic model with ``extra="forbid"`` and a ``type: Literal[name]`` field.
         factory: ``"module:attr"`` naming the callable that builds the component. It is
             imported only when the component is built, so discovery imports no torch.
-        api: the contract version (``"MAJOR.MINOR"``) the plugin targets.
+        api: the contract version (``"MAJOR.MINOR"``) the plugin was written for; required, so
+            that a plugin built for an older or newer contract is reported, never silently loaded.
         description: one line shown by ``slam plugins``.
     """
 
     name: str
     config: type[BaseModel]
     factory: str
-    api: str = API_VERSION
+    api: str
     description: str = ""
 
     def validate(self) -> None:

@@ -28,7 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slam_core.hookspecs import hookimpl
-from slam_core.records import ComponentSpec
+from slam_core.records import API_VERSION, ComponentSpec
 """
 
 

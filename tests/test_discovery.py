@@ -103,7 +103,7 @@ def test_discovery_calls_the_hooks_once_per_discovery(site):
         + config_source("counted")
         + (
             "\n\n@hookimpl\ndef slam_task_heads():\n    CALLS.append(1)\n"
-            "    return [ComponentSpec('counted', Config, 'm:f')]\n"
+            "    return [ComponentSpec('counted', Config, 'm:f', api=API_VERSION)]\n"
         )
     )
     module = site.add_plugin("fake-counter", counting)
@@ -147,8 +147,15 @@ BROKEN_PLUGINS = {
         PluginStatus.IMPORT_FAILED,
         ["SystemExit", "no GPU driver found"],
     ),
+    "record-without-api": (
+        PREAMBLE + config_source("noapi") + hook_source("encoder", "[ComponentSpec('noapi', Config, 'm:f')]"),
+        PluginStatus.INVALID,
+        ["slam_encoders raised TypeError", "api"],
+    ),
     "hook-returns-one-record-not-a-list": (
-        PREAMBLE + config_source("solo") + hook_source("projector", "ComponentSpec('solo', Config, 'm:f')"),
+        PREAMBLE
+        + config_source("solo")
+        + hook_source("projector", "ComponentSpec('solo', Config, 'm:f', api=API_VERSION)"),
         PluginStatus.INVALID,
         ["slam_projectors", "returned ComponentSpec", "expected a list"],
     ),
@@ -163,37 +170,47 @@ BROKEN_PLUGINS = {
         ["slam_llms", "returned a dict", "expected ComponentSpec"],
     ),
     "config-without-extra-forbid": (
-        PREAMBLE + config_source("lax", extra=None) + hook_source("peft", "[ComponentSpec('lax', Config, 'm:f')]"),
+        PREAMBLE
+        + config_source("lax", extra=None)
+        + hook_source("peft", "[ComponentSpec('lax', Config, 'm:f', api=API_VERSION)]"),
         PluginStatus.INVALID,
         ["slam_peft_methods", "lax", "extra='forbid'"],
     ),
     "config-with-extra-allow": (
-        PREAMBLE + config_source("lax", extra="allow") + hook_source("peft", "[ComponentSpec('lax', Config, 'm:f')]"),
+        PREAMBLE
+        + config_source("lax", extra="allow")
+        + hook_source("peft", "[ComponentSpec('lax', Config, 'm:f', api=API_VERSION)]"),
         PluginStatus.INVALID,
         ["extra='forbid'"],
     ),
     "name-differs-from-type-literal": (
-        PREAMBLE + config_source("other-name") + hook_source("encoder", "[ComponentSpec('my-enc', Config, 'm:f')]"),
+        PREAMBLE
+        + config_source("other-name")
+        + hook_source("encoder", "[ComponentSpec('my-enc', Config, 'm:f', api=API_VERSION)]"),
         PluginStatus.INVALID,
         ["slam_encoders", "my-enc", "Literal", "other-name"],
     ),
     "config-is-not-a-model": (
-        PREAMBLE + hook_source("encoder", "[ComponentSpec('my-enc', dict, 'm:f')]"),
+        PREAMBLE + hook_source("encoder", "[ComponentSpec('my-enc', dict, 'm:f', api=API_VERSION)]"),
         PluginStatus.INVALID,
         ["my-enc", "BaseModel"],
     ),
     "bad-name": (
-        PREAMBLE + config_source("My Encoder") + hook_source("encoder", "[ComponentSpec('My Encoder', Config, 'm:f')]"),
+        PREAMBLE
+        + config_source("My Encoder")
+        + hook_source("encoder", "[ComponentSpec('My Encoder', Config, 'm:f', api=API_VERSION)]"),
         PluginStatus.INVALID,
         ["'My Encoder'", "lower-case"],
     ),
     "bad-factory-string": (
-        PREAMBLE + config_source("fac") + hook_source("task", "[ComponentSpec('fac', Config, 'pkg.module.Class')]"),
+        PREAMBLE
+        + config_source("fac")
+        + hook_source("task", "[ComponentSpec('fac', Config, 'pkg.module.Class', api=API_VERSION)]"),
         PluginStatus.INVALID,
         ["slam_task_heads", "'pkg.module.Class'", "module:attr"],
     ),
     "factory-is-a-callable": (
-        PREAMBLE + config_source("fac") + hook_source("task", "[ComponentSpec('fac', Config, print)]"),
+        PREAMBLE + config_source("fac") + hook_source("task", "[ComponentSpec('fac', Config, print, api=API_VERSION)]"),
         PluginStatus.INVALID,
         ["factory", "module:attr"],
     ),
@@ -289,8 +306,8 @@ def test_a_plugin_whose_later_hook_is_bad_registers_nothing(site):
         PREAMBLE
         + config_source("half-proj", class_name="Proj")
         + config_source("half-task", class_name="Task", extra="ignore")
-        + hook_source("projector", "[ComponentSpec('half-proj', Proj, 'm:f')]")
-        + hook_source("task", "[ComponentSpec('half-task', Task, 'm:f')]")
+        + hook_source("projector", "[ComponentSpec('half-proj', Proj, 'm:f', api=API_VERSION)]")
+        + hook_source("task", "[ComponentSpec('half-task', Task, 'm:f', api=API_VERSION)]")
     )
     site.add_plugin(BROKEN_DIST, source)
     registry = plugins.registry()
@@ -383,7 +400,8 @@ def test_one_incompatible_record_disables_the_whole_plugin(site):
         + config_source("new-proj", class_name="B")
         + hook_source(
             "projector",
-            f"[ComponentSpec('old-proj', A, 'm:f'), ComponentSpec('new-proj', B, 'm:f', api={NEWER_MAJOR!r})]",
+            "[ComponentSpec('old-proj', A, 'm:f', api=API_VERSION), "
+            f"ComponentSpec('new-proj', B, 'm:f', api={NEWER_MAJOR!r})]",
         )
     )
     site.add_plugin(BROKEN_DIST, source)
@@ -429,7 +447,9 @@ def test_a_third_party_clash_never_displaces_a_slam_plugin(site, monkeypatch):
         + config_source("linear-projector", class_name="Clash")
         + config_source("rival-extra", class_name="Extra")
         + hook_source(
-            "projector", "[ComponentSpec('rival-extra', Extra, 'm:f'), ComponentSpec('linear-projector', Clash, 'm:f')]"
+            "projector",
+            "[ComponentSpec('rival-extra', Extra, 'm:f', api=API_VERSION), "
+            "ComponentSpec('linear-projector', Clash, 'm:f', api=API_VERSION)]",
         )
     )
     site.add_plugin("aaa-rival", source, version="0.0.1")
@@ -453,8 +473,8 @@ def test_the_same_name_in_two_kinds_is_no_conflict(site):
         PREAMBLE
         + config_source("twin", class_name="A")
         + config_source("twin", class_name="B")
-        + hook_source("encoder", "[ComponentSpec('twin', A, 'm:f')]")
-        + hook_source("task", "[ComponentSpec('twin', B, 'm:f')]")
+        + hook_source("encoder", "[ComponentSpec('twin', A, 'm:f', api=API_VERSION)]")
+        + hook_source("task", "[ComponentSpec('twin', B, 'm:f', api=API_VERSION)]")
     )
     site.add_plugin("fake-twin", source)
     registry = plugins.registry()
@@ -466,7 +486,11 @@ def test_a_plugin_declaring_a_name_twice_conflicts_with_itself(site):
     source = (
         PREAMBLE
         + config_source("dup")
-        + hook_source("task", "[ComponentSpec('dup', Config, 'm:f'), ComponentSpec('dup', Config, 'm:g')]")
+        + hook_source(
+            "task",
+            "[ComponentSpec('dup', Config, 'm:f', api=API_VERSION), "
+            "ComponentSpec('dup', Config, 'm:g', api=API_VERSION)]",
+        )
     )
     site.add_plugin(BROKEN_DIST, source)
     registry = plugins.registry()
@@ -653,30 +677,31 @@ class NoDefaultConfig(BaseModel):
 
 def test_a_well_formed_record_validates():
     ComponentSpec("good", GoodConfig, "pkg.mod:Factory.build", api=API_VERSION, description="x").validate()
-    assert ComponentSpec("good", GoodConfig, "pkg:f").api == API_VERSION
+    with pytest.raises(TypeError, match="api"):  # a plugin must say which contract it was written for
+        ComponentSpec("good", GoodConfig, "pkg:f")
 
 
 @pytest.mark.parametrize(
     ("record", "fragment"),
     [
-        (ComponentSpec("good", NoTypeConfig, "m:f"), "found None"),
-        (ComponentSpec("good", StrTypeConfig, "m:f"), "Literal['good']"),
-        (ComponentSpec("good", TwoLiteralConfig, "m:f"), "Literal['good']"),
-        (ComponentSpec("good", NoDefaultConfig, "m:f"), "with that default"),
-        (ComponentSpec("good", make_config("good", default="good2"), "m:f"), "Literal['good']"),
-        (ComponentSpec("good", make_config("good", extra="ignore"), "m:f"), "extra='forbid'"),
-        (ComponentSpec("good", make_config("good", extra=None), "m:f"), "extra='forbid'"),
-        (ComponentSpec("good", GoodConfig(), "m:f"), "BaseModel subclass"),
-        (ComponentSpec("good", int, "m:f"), "BaseModel subclass"),
-        (ComponentSpec(None, GoodConfig, "m:f"), "None"),
-        (ComponentSpec("good", GoodConfig, None), "factory None"),
-        (ComponentSpec("good", GoodConfig, "m"), "'m'"),
-        (ComponentSpec("good", GoodConfig, "m:"), "module:attr"),
-        (ComponentSpec("good", GoodConfig, ":f"), "module:attr"),
-        (ComponentSpec("good", GoodConfig, "m:f:g"), "module:attr"),
-        (ComponentSpec("good", GoodConfig, "my-pkg:f"), "module:attr"),
-        (ComponentSpec("good", GoodConfig, "m:f "), "module:attr"),
-        (ComponentSpec("good", GoodConfig, "m:f\n"), "module:attr"),
+        (ComponentSpec("good", NoTypeConfig, "m:f", api=API_VERSION), "found None"),
+        (ComponentSpec("good", StrTypeConfig, "m:f", api=API_VERSION), "Literal['good']"),
+        (ComponentSpec("good", TwoLiteralConfig, "m:f", api=API_VERSION), "Literal['good']"),
+        (ComponentSpec("good", NoDefaultConfig, "m:f", api=API_VERSION), "with that default"),
+        (ComponentSpec("good", make_config("good", default="good2"), "m:f", api=API_VERSION), "Literal['good']"),
+        (ComponentSpec("good", make_config("good", extra="ignore"), "m:f", api=API_VERSION), "extra='forbid'"),
+        (ComponentSpec("good", make_config("good", extra=None), "m:f", api=API_VERSION), "extra='forbid'"),
+        (ComponentSpec("good", GoodConfig(), "m:f", api=API_VERSION), "BaseModel subclass"),
+        (ComponentSpec("good", int, "m:f", api=API_VERSION), "BaseModel subclass"),
+        (ComponentSpec(None, GoodConfig, "m:f", api=API_VERSION), "None"),
+        (ComponentSpec("good", GoodConfig, None, api=API_VERSION), "factory None"),
+        (ComponentSpec("good", GoodConfig, "m", api=API_VERSION), "'m'"),
+        (ComponentSpec("good", GoodConfig, "m:", api=API_VERSION), "module:attr"),
+        (ComponentSpec("good", GoodConfig, ":f", api=API_VERSION), "module:attr"),
+        (ComponentSpec("good", GoodConfig, "m:f:g", api=API_VERSION), "module:attr"),
+        (ComponentSpec("good", GoodConfig, "my-pkg:f", api=API_VERSION), "module:attr"),
+        (ComponentSpec("good", GoodConfig, "m:f ", api=API_VERSION), "module:attr"),
+        (ComponentSpec("good", GoodConfig, "m:f\n", api=API_VERSION), "module:attr"),
         (ComponentSpec("good", GoodConfig, "m:f", api=1.0), "MAJOR.MINOR"),
         (ComponentSpec("good", GoodConfig, "m:f", api="1"), "MAJOR.MINOR"),
         (ComponentSpec("good", GoodConfig, "m:f", api="1.0\n"), "MAJOR.MINOR"),
@@ -692,14 +717,14 @@ def test_malformed_records_are_rejected(record, fragment):
 @given(name=st.text(max_size=20).filter(lambda s: not re.fullmatch(NAME_RULE, s)))
 def test_random_invalid_names_are_rejected(name):
     with pytest.raises(RecordError, match="must be lower-case"):
-        ComponentSpec(name, GoodConfig, "m:f").validate()
+        ComponentSpec(name, GoodConfig, "m:f", api=API_VERSION).validate()
 
 
 @given(name=st.from_regex(NAME_RULE, fullmatch=True).filter(lambda s: len(s) <= 40))
 def test_random_valid_names_are_accepted_when_the_config_matches(name):
-    ComponentSpec(name, make_config(name), "pkg.mod:build").validate()
+    ComponentSpec(name, make_config(name), "pkg.mod:build", api=API_VERSION).validate()
     with pytest.raises(RecordError, match="Literal"):
-        ComponentSpec(name, make_config(name + "x"), "pkg.mod:build").validate()
+        ComponentSpec(name, make_config(name + "x"), "pkg.mod:build", api=API_VERSION).validate()
 
 
 identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
@@ -707,13 +732,13 @@ identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
 
 @given(module=st.lists(identifier, min_size=1, max_size=3), attr=st.lists(identifier, min_size=1, max_size=2))
 def test_random_module_attr_factories_are_accepted(module, attr):
-    ComponentSpec("good", GoodConfig, f"{'.'.join(module)}:{'.'.join(attr)}").validate()
+    ComponentSpec("good", GoodConfig, f"{'.'.join(module)}:{'.'.join(attr)}", api=API_VERSION).validate()
 
 
 @given(factory=st.text(max_size=30).filter(lambda s: not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", s)))
 def test_random_non_factories_are_rejected(factory):
     with pytest.raises(RecordError, match="module:attr"):
-        ComponentSpec("good", GoodConfig, factory).validate()
+        ComponentSpec("good", GoodConfig, factory, api=API_VERSION).validate()
 
 
 @given(major=st.integers(0, 10**6), minor=st.integers(0, 10**6))
@@ -722,9 +747,12 @@ def test_any_major_minor_api_is_well_formed(major, minor):
 
 
 def test_load_factory_resolves_dotted_attributes():
-    spec = ComponentSpec("good", GoodConfig, "slam_core.records:ComponentSpec.validate")
+    spec = ComponentSpec("good", GoodConfig, "slam_core.records:ComponentSpec.validate", api=API_VERSION)
     assert spec.load_factory() is ComponentSpec.validate
-    assert ComponentSpec("x", GoodConfig, "slam_core.records:api_compatible").load_factory() is api_compatible
+    assert (
+        ComponentSpec("x", GoodConfig, "slam_core.records:api_compatible", api=API_VERSION).load_factory()
+        is api_compatible
+    )
 
 
 def test_there_is_one_hook_per_component_kind():

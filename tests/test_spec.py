@@ -19,7 +19,7 @@ from slam_plugin_lora.plugin import LoRAConfig
 from slam_core import plugins
 from slam_core.builtin import ASRTaskConfig, ToyEncoderConfig, ToyLLMConfig
 from slam_core.plugins import PluginReport, RegisteredComponent, Registry
-from slam_core.records import ComponentSpec
+from slam_core.records import API_VERSION, ComponentSpec
 from slam_core.spec import (
     COMPONENT_SECTIONS,
     DataSpec,
@@ -133,7 +133,9 @@ def core(installed) -> Registry:
 
 @pytest.fixture(scope="module")
 def two_projectors(core) -> Registry:
-    return registry_with(core, ("projector", ComponentSpec("mlp-projector", MLPProjectorConfig, "m:f")))
+    return registry_with(
+        core, ("projector", ComponentSpec("mlp-projector", MLPProjectorConfig, "m:f", api=API_VERSION))
+    )
 
 
 # --- loading files -----------------------------------------------------------------------------------------

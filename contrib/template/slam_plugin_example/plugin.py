@@ -34,8 +34,8 @@ def slam_projectors() -> list[ComponentSpec]:
             name="example-projector",
             config=ExampleProjectorConfig,
             factory="slam_plugin_example.projector:ExampleProjector",
-            # The contract version this code was written for. Left out, it defaults to the
-            # API_VERSION of whichever slam-core is installed, and the check can never fail.
+            # Required: the contract version this code was written for (a literal, not the
+            # installed slam-core's API_VERSION), so an incompatible host reports it.
             api="1.0",
             description="mean-pool k frames, one Linear (plugin template)",
         )

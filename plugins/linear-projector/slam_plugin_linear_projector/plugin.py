@@ -26,6 +26,7 @@ def slam_projectors() -> list[ComponentSpec]:
             name="linear-projector",
             config=LinearProjectorConfig,
             factory="slam_plugin_linear_projector.projector:LinearProjector",
+            api="1.0",  # the contract version this plugin was written for
             description="concatenate k frames, 2-layer MLP (SLAM-LLM's linear projector)",
         )
     ]

@@ -33,6 +33,7 @@ def slam_peft_methods() -> list[ComponentSpec]:
             name="lora",
             config=LoRAConfig,
             factory="slam_plugin_lora.method:LoRA",
+            api="1.0",  # the contract version this plugin was written for
             description="LoRA adapters via peft (saved as a peft adapter folder)",
         )
     ]

@@ -63,6 +63,7 @@ def slam_encoders() -> list[ComponentSpec]:
             name="mert",
             config=MERTEncoderConfig,
             factory="slam_plugin_mert.encoder:MERTEncoder",
+            api="1.0",  # the contract version this plugin was written for
             description="MERT-v1 95M/330M music encoder (24 kHz → 75 Hz), HF checkpoints without remote code",
         )
     ]

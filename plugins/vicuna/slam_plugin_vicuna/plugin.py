@@ -76,6 +76,7 @@ def slam_llms() -> list[ComponentSpec]:
             name="vicuna",
             config=VicunaConfig,
             factory="slam_plugin_vicuna.llm:build_vicuna",
+            api="1.0",  # the contract version this plugin was written for
             description="Llama-family causal LM (Vicuna, Llama 2/3, SmolLM2) from HF dir or GGUF, prompt templates",
         )
     ]

@@ -83,6 +83,7 @@ def slam_encoders() -> list[ComponentSpec]:
             name="whisper",
             config=WhisperEncoderConfig,
             factory="slam_plugin_whisper.encoder:WhisperEncoder",
+            api="1.0",  # the contract version this plugin was written for
             description="Whisper audio encoder via transformers (HF dir or OpenAI .pt), 50 Hz output",
         )
     ]
