@@ -29,8 +29,12 @@ SPEC = {
     "encoder": {"type": "toy-encoder", "n_mels": N_MELS, "dim": 16, "layers": 1, "heads": 2},
     "projector": {"type": "linear-projector", "k": K, "hidden_dim": 32},
     "llm": {
-        "type": "toy-llm", "hidden_size": 32, "num_layers": 2, "num_heads": 4,
-        "intermediate_size": 64, "vocab_size": 320,
+        "type": "toy-llm",
+        "hidden_size": 32,
+        "num_layers": 2,
+        "num_heads": 4,
+        "intermediate_size": 64,
+        "vocab_size": 320,
     },
     "peft": {"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
     "task": {"type": "asr"},
@@ -260,8 +264,9 @@ def test_token_accuracy_counts_correct_greedy_predictions():
     text = TextInputs(prompt.prefix_ids, prompt.suffix_ids, [[*greedy, eos], [*wrong, eos]])
     with torch.no_grad():
         out = model(features, n, text)
-    starts = [len(prompt.prefix_ids[b]) + reference_modality_length(int(n[b])) + len(prompt.suffix_ids[b])
-              for b in range(2)]
+    starts = [
+        len(prompt.prefix_ids[b]) + reference_modality_length(int(n[b])) + len(prompt.suffix_ids[b]) for b in range(2)
+    ]
     loss, accuracy = reference_loss_and_accuracy(out.logits, starts, text.target_ids)
     assert float(out.token_accuracy) == pytest.approx(accuracy, abs=1e-6)
     torch.testing.assert_close(out.loss.double(), loss, atol=1e-5, rtol=1e-5)

@@ -286,9 +286,9 @@ def test_generate_from_embeddings_equals_generate_from_ids():
     options = {"max_new_tokens": 6, "do_sample": False}
     with torch.no_grad():
         ours = model.generate(model.embed(ids), mask, **options)
-        direct = model.model.generate(
-            input_ids=ids, attention_mask=mask, pad_token_id=model.pad_token_id, **options
-        )[:, ids.shape[1] :]
+        direct = model.model.generate(input_ids=ids, attention_mask=mask, pad_token_id=model.pad_token_id, **options)[
+            :, ids.shape[1] :
+        ]
     assert ours.shape[0] == len(rows)
     assert 1 <= ours.shape[1] <= 6
     assert torch.equal(ours, direct)
@@ -315,9 +315,7 @@ def test_tokenizer_bigger_than_the_model_vocabulary_is_rejected():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     small = LlamaForCausalLM(
-        LlamaConfig(
-            hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, vocab_size=100
-        )
+        LlamaConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, vocab_size=100)
     )
     with pytest.raises(ValueError, match="tokenizer has 259 tokens but the model's embedding has only 100 rows"):
         HFCausalLM(small, byte_tokenizer())
