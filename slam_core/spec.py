@@ -45,14 +45,36 @@ class _Section(BaseModel):
 
 
 class DataSpec(_Section):
-    """Where the data comes from and how it is batched."""
+    """Where the data comes from and how it is batched.
+
+    A batch holds at most ``batch_size`` samples and ``max_batch_seconds`` padded seconds
+    (batch size × longest sample); either may be null, not both. ``batch_size`` left out
+    beside ``max_batch_seconds`` means no count cap.
+    """
 
     train_manifest: str | None = None
     valid_manifest: str | None = None
     test_manifest: str | None = None
-    batch_size: int = Field(4, gt=0)
+    batch_size: int | None = Field(4, gt=0, description="samples per batch (a cap beside max_batch_seconds)")
+    max_batch_seconds: float | None = Field(
+        None, gt=0, description="padded audio seconds per batch: batch size × longest sample"
+    )
+    bucketing: bool = Field(True, description="batch samples of similar duration together")
+    num_buckets: int = Field(10, ge=1, description="duration buckets, when bucketing")
+    shuffle: bool = Field(True, description="reshuffle the train split each epoch (valid/test keep their order)")
     num_workers: int = Field(2, ge=0)
     max_duration_s: float = Field(30.0, gt=0, description="longest sample accepted, in seconds")
+    bad_samples: Literal["error", "skip"] = Field(
+        "error", description="a missing, corrupt, empty or over-long sample: stop with an error, or skip it"
+    )
+
+    @model_validator(mode="after")
+    def _batch_limit(self) -> DataSpec:
+        if self.max_batch_seconds is not None and "batch_size" not in self.model_fields_set:
+            self.batch_size = None
+        if self.batch_size is None and self.max_batch_seconds is None:
+            raise ValueError("set data.batch_size, data.max_batch_seconds or both: a batch needs a limit")
+        return self
 
 
 class TrainSpec(_Section):
