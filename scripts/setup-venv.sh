@@ -22,6 +22,10 @@ pip() { "$venv/bin/python" -m pip --disable-pip-version-check "$@"; }
 
 # The torch pair first, alone, so nothing else can pull an unpinned torch.
 pip install --quiet -c "$root/constraints.txt" torch torchaudio
+# DeepSpeed is an sdist whose build imports torch: build it against the torch just installed
+# (no isolated build env, which would download another torch), without its CUDA ops.
+pip install --quiet "setuptools>=77" wheel
+DS_BUILD_OPS=0 pip install --quiet --no-build-isolation -c "$root/constraints.txt" "deepspeed>=0.15"
 
 editable=(-e "$root[dev]")
 for plugin in "$root"/plugins/*/; do
