@@ -1,0 +1,1 @@
+"""Inference and scoring: decode a manifest into hypotheses jsonl, score them per task."""

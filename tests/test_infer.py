@@ -1,0 +1,152 @@
+"""`slam infer` and `slam eval`: decoding a manifest, loading trained weights, scoring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from slam_core.infer.decode import decode
+from slam_core.infer.evaluate import HypothesesError, evaluate, read_hypotheses
+from slam_core.infer.weights import WeightsError, load_trained_weights, resolve_checkpoint
+from slam_core.model import build_model
+from slam_core.spec import validate_spec
+
+TARGETS = {"a": "one two", "b": "three", "c": "four five six"}
+
+
+def tiny_spec(manifest=None, **infer) -> dict:
+    return {
+        "encoder": {"type": "toy-encoder", "n_mels": 8, "dim": 16, "layers": 1, "heads": 2},
+        "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 16},
+        "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 32},
+        "peft": {"type": "lora", "r": 2, "alpha": 4, "dropout": 0.0},
+        "task": {"type": "asr"},
+        "data": {"test_manifest": str(manifest) if manifest else None, "num_workers": 0},
+        "infer": {"batch_size": 2, "max_new_tokens": 4, **infer},
+    }
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    rows = []
+    for index, (key, target) in enumerate(TARGETS.items()):
+        audio = 0.1 * np.random.default_rng(index).standard_normal(1600 + 800 * index).astype("float32")
+        soundfile.write(tmp_path / f"{key}.wav", audio, 16000)
+        rows.append({"key": key, "source": f"{key}.wav", "target": target, "speaker": f"s{index}"})
+    path = tmp_path / "test.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_decode_writes_one_record_per_sample_with_its_fields(tmp_path, manifest):
+    spec = validate_spec(tiny_spec(manifest))
+    output = decode(spec, tmp_path / "out" / "hyps.jsonl", device="cpu")
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(r["key"] for r in records) == sorted(TARGETS)
+    for record in records:
+        assert record["target"] == TARGETS[record["key"]]
+        assert record["speaker"].startswith("s") and "source" not in record
+        assert isinstance(record["hypothesis"], str)
+    assert not list((tmp_path / "out").glob(".tmp-*"))
+
+
+def test_decode_equals_generating_each_sample_with_the_model(tmp_path, manifest):
+    """The batched decode gives the text the model generates for each sample alone."""
+    from slam_core.data.audiofile import read_audio
+    from slam_core.data.manifest import read_manifest  # noqa: F401  (the loader's reader)
+
+    spec = validate_spec(tiny_spec(manifest))
+    records = {
+        json.loads(line)["key"]: json.loads(line)["hypothesis"]
+        for line in decode(spec, tmp_path / "hyps.jsonl", device="cpu").read_text().splitlines()
+    }
+    model = build_model(spec).eval()
+    preprocess = model.encoder.preprocessor()
+    for key in TARGETS:
+        features = preprocess(read_audio(manifest.parent / f"{key}.wav"))[None]
+        text = model.text_inputs([{"key": key}], with_targets=False)
+        alone = model.generate(features, torch.tensor([features.shape[1]]), text, max_new_tokens=4)
+        assert records[key] == alone[0]
+
+
+def make_checkpoint(folder, model, change):
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    trainable = {n: p.detach().clone() + change for n, p in model.named_parameters() if p.requires_grad}
+    save_file(trainable, folder / "trainable.safetensors")
+    return trainable
+
+
+def test_trained_weights_round_trip_and_checkpoint_resolution(tmp_path):
+    spec = validate_spec(tiny_spec())
+    trained = make_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000004", build_model(spec), 0.5)
+    make_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000002", build_model(spec), 0.25)
+    model = build_model(spec)
+    used = load_trained_weights(model, tmp_path / "run")
+    assert used.name == "step-00000004"  # no best.json: the latest
+    for name, tensor in trained.items():
+        assert torch.equal(model.state_dict()[name], tensor)
+    (tmp_path / "run" / "checkpoints" / "best.json").write_text(json.dumps({"checkpoint": "step-00000002"}))
+    assert resolve_checkpoint(tmp_path / "run").name == "step-00000002"
+
+
+def test_a_checkpoint_of_another_model_is_refused_naming_the_file(tmp_path):
+    from safetensors.torch import save_file
+
+    spec = validate_spec(tiny_spec())
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    save_file({"projector.no_such.weight": torch.zeros(2)}, folder / "trainable.safetensors")
+    with pytest.raises(WeightsError, match=r"trainable\.safetensors: 1 tensors the model .* does not have"):
+        load_trained_weights(build_model(spec), folder)
+    save_file({"projector.linear1.weight": torch.zeros(3, 3)}, folder / "trainable.safetensors")
+    with pytest.raises(WeightsError, match=r"differ in shape .*projector\.linear1\.weight \(3, 3\)"):
+        load_trained_weights(build_model(spec), folder)
+    (folder / "trainable.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(WeightsError, match="cannot read the trainable weights"):
+        load_trained_weights(build_model(spec), folder)
+    with pytest.raises(WeightsError, match="neither a checkpoint folder"):
+        resolve_checkpoint(tmp_path / "nothing")
+
+
+def write_hypotheses(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_evaluate_scores_wer_and_writes_json(tmp_path):
+    path = write_hypotheses(
+        tmp_path / "h.jsonl",
+        [
+            {"key": "a", "hypothesis": "the cat", "target": "the cat"},
+            {"key": "b", "hypothesis": "a red hat", "target": "a big hat"},
+        ],
+    )
+    report = evaluate(path, ["wer"], tmp_path / "metrics.json")
+    assert report["metrics"]["wer"] == pytest.approx(1 / 5)  # one substitution in five reference words
+    assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["wer"] == pytest.approx(0.2)
+
+
+def test_an_infinite_rate_is_written_as_null(tmp_path):
+    path = write_hypotheses(tmp_path / "h.jsonl", [{"key": "a", "hypothesis": "extra", "target": ""}])
+    evaluate(path, ["wer"], tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text())["metrics"]["wer"] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"key": "a", "hypothesis": "x"}\n', r"h\.jsonl:1: missing target"),
+        ('\n{"key": "a"\n', r"h\.jsonl:2: not JSON"),
+        ("", "no hypotheses to score"),
+    ],
+)
+def test_unscorable_hypotheses_files_name_the_line(tmp_path, content, message):
+    (tmp_path / "h.jsonl").write_text(content)
+    with pytest.raises(HypothesesError, match=message):
+        read_hypotheses(tmp_path / "h.jsonl")
