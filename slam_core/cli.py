@@ -83,6 +83,60 @@ def cmd_spec_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace):
+    """The spec of ``args.spec`` with ``--set`` overrides applied, validated."""
+    from pathlib import Path
+
+    from slam_core.overrides import apply_overrides
+    from slam_core.spec import read_spec_document, validate_spec
+
+    path = Path(args.spec)
+    document = read_spec_document(path)
+    if isinstance(document, dict):
+        document = apply_overrides(document, args.set)
+    return validate_spec(document, source=str(path))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from slam_core.train import train
+
+    spec = _load(args)
+    result = train(spec, run_dir=args.run_dir, resume=not args.fresh)
+    print(f"slam train: done: {result}")
+    return 0
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from slam_core.infer.decode import decode
+
+    spec = _load(args)
+    output = decode(spec, args.output, checkpoint=args.checkpoint, manifest=args.manifest)
+    print(f"slam infer: hypotheses written to {output}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from slam_core.infer.evaluate import evaluate
+
+    if args.metrics:
+        metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    else:
+        from slam_core.model import build_component
+
+        metrics = list(build_component("task", _load(args).task).metrics)
+    report = evaluate(args.hypotheses, metrics, args.output)
+    for name, value in report["metrics"].items():
+        print(f"{name}: {value:.4f}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from slam_core.demo import run_demo
+
+    run_demo(args.output_dir, transcribe=args.wav)
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from slam_core.inspect import inspect_spec, render_report
     from slam_core.spec import load_spec
@@ -112,7 +166,60 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file")
     inspect.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="override the spec's train.dtype")
     inspect.set_defaults(run=cmd_inspect)
+
+    overrides = argparse.ArgumentParser(add_help=False)
+    overrides.add_argument(
+        "--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field, e.g. train.lr=3e-4"
+    )
+    training = commands.add_parser("train", parents=[overrides], help="train a pipeline spec (resumes by default)")
+    training.add_argument("spec")
+    training.add_argument("--run-dir", help="run folder (default: train.output_dir)")
+    training.add_argument("--fresh", action="store_true", help="do not resume; refused if the run has checkpoints")
+    training.set_defaults(run=cmd_train)
+
+    infer = commands.add_parser("infer", parents=[overrides], help="decode a manifest into hypotheses jsonl")
+    infer.add_argument("spec")
+    infer.add_argument("--checkpoint", help="checkpoint or run folder (its best, else latest, checkpoint)")
+    infer.add_argument("--manifest", help="manifest to decode (default: data.test_manifest)")
+    infer.add_argument("--output", required=True, help="hypotheses jsonl to write")
+    infer.set_defaults(run=cmd_infer)
+
+    scoring = commands.add_parser("eval", parents=[overrides], help="score a hypotheses jsonl")
+    scoring.add_argument("hypotheses")
+    choice = scoring.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--spec", help="score with the metrics of this spec's task")
+    choice.add_argument("--metrics", help="comma-separated metric names, e.g. wer,cer")
+    scoring.add_argument("--output", help="metrics JSON to write")
+    scoring.set_defaults(run=cmd_eval)
+
+    demo = commands.add_parser("demo", help="train the embedded demo, report its WER, transcribe a wav")
+    demo.add_argument("wav", nargs="?", help="a wav file to transcribe with the trained model")
+    demo.add_argument("--output-dir", default="runs/demo", help="run folder of the demo")
+    demo.set_defaults(run=cmd_demo)
     return parser
+
+
+#: Errors that describe bad input (a file, a field, a checkpoint): one message, no traceback.
+USER_ERRORS = {
+    "slam_core.audio": ["AudioError"],
+    "slam_core.overrides": ["OverrideError"],
+    "slam_core.data.errors": ["DataError"],
+    "slam_core.infer.evaluate": ["HypothesesError"],
+    "slam_core.infer.weights": ["WeightsError"],
+    "slam_core.metrics.errors": ["MetricUnavailable", "UnknownMetricError"],
+    "slam_core.train.io": ["CheckpointError"],
+    "slam_core.train.loop": ["NonFiniteLossError"],
+    "slam_core.train.precision": ["PrecisionError"],
+}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The user-error classes of the modules already imported (the failing code imported its own)."""
+    found = []
+    for module_name, names in USER_ERRORS.items():
+        module = sys.modules.get(module_name)
+        found.extend(getattr(module, name) for name in names if module is not None and hasattr(module, name))
+    return tuple(found)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,6 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except (SpecError, plugins.PluginError, plugins.UnknownComponentError) as exc:
+        print(f"slam: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"slam: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `slam spec schema | head`

@@ -1,0 +1,68 @@
+"""`slam infer`, `slam eval` and `--set` through the command's main()."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import yaml
+
+from slam_core.cli import main
+
+SPEC = {
+    "encoder": {"type": "toy-encoder", "n_mels": 8, "dim": 16, "layers": 1, "heads": 2},
+    "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 16},
+    "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 32},
+    "task": {"type": "asr"},
+    "data": {"test_manifest": "test.jsonl", "num_workers": 0},
+    "infer": {"batch_size": 2, "max_new_tokens": 3},
+}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    rows = []
+    for index, key in enumerate(["u1", "u2", "u3"]):
+        audio = 0.1 * np.random.default_rng(index).standard_normal(2000 + 500 * index).astype("float32")
+        soundfile.write(tmp_path / f"{key}.wav", audio, 16000)
+        rows.append({"key": key, "source": f"{key}.wav", "target": f"word {key}"})
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(SPEC))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_infer_then_eval_with_the_spec_task_metrics(workdir, capsys):
+    assert main(["infer", "spec.yaml", "--output", "out/hyps.jsonl", "--set", "infer.max_new_tokens=2"]) == 0
+    lines = (workdir / "out" / "hyps.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["key"] for line in lines) == ["u1", "u2", "u3"]
+    assert main(["eval", "out/hyps.jsonl", "--spec", "spec.yaml", "--output", "metrics.json"]) == 0
+    assert "wer: " in capsys.readouterr().out  # the asr task's metric
+    report = json.loads((workdir / "metrics.json").read_text())
+    assert report["count"] == 3 and set(report["metrics"]) == {"wer"}
+
+
+def test_eval_with_named_metrics(workdir, capsys):
+    (workdir / "h.jsonl").write_text(json.dumps({"key": "a", "hypothesis": "a b", "target": "a c"}) + "\n")
+    assert main(["eval", "h.jsonl", "--metrics", "wer,cer"]) == 0
+    out = capsys.readouterr().out
+    assert "wer: 0.5000" in out and "cer: 0.3333" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["infer", "spec.yaml", "--output", "h.jsonl", "--set", "infer.max_new_tokens=0"], "infer.max_new_tokens"),
+        (["infer", "spec.yaml", "--output", "h.jsonl", "--set", "infer"], "section.field=value"),
+        (["infer", "spec.yaml", "--output", "h.jsonl", "--manifest", "missing.jsonl"], "missing.jsonl"),
+        (["eval", "none.jsonl", "--metrics", "wer"], "no such hypotheses file"),
+        (["eval", "h.jsonl", "--metrics", "werr"], "werr"),
+    ],
+)
+def test_bad_input_is_one_message_and_exit_2(workdir, capsys, argv, message):
+    (workdir / "h.jsonl").write_text(json.dumps({"key": "a", "hypothesis": "a", "target": "a"}) + "\n")
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("slam: error:") and message in error and "Traceback" not in error
