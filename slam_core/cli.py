@@ -101,9 +101,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     from slam_core.train import train
 
     spec = _load(args)
-    result = train(spec, run_dir=args.run_dir, resume=not args.fresh)
-    print(f"slam train: done: {result}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    resume = args.resume if args.resume is not None else not args.fresh
+    scorer = task_scorer(spec) if args.score else None
+    result = train(spec, run_dir=args.run_dir, resume=resume, scorer=scorer)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained {result.step} steps; last checkpoint {result.last_checkpoint}, best {result.best_checkpoint}")
     return 0
+
+
+def task_scorer(spec):
+    """``scorer(hypotheses, references, samples)`` with the metrics of the spec's task head."""
+    from slam_core.metrics import score
+    from slam_core.model import build_component
+
+    names = list(build_component("task", spec.task).metrics)
+    return lambda hypotheses, references, samples: score(names, hypotheses, references, samples)
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
@@ -171,10 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     overrides.add_argument(
         "--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field, e.g. train.lr=3e-4"
     )
-    training = commands.add_parser("train", parents=[overrides], help="train a pipeline spec (resumes by default)")
+    training = commands.add_parser(
+        "train",
+        parents=[overrides],
+        help="train a pipeline spec (resumes by default; torchrun for ddp/fsdp2/deepspeed)",
+    )
     training.add_argument("spec")
     training.add_argument("--run-dir", help="run folder (default: train.output_dir)")
-    training.add_argument("--fresh", action="store_true", help="do not resume; refused if the run has checkpoints")
+    start = training.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="CHECKPOINT", help="resume from this checkpoint folder")
+    start.add_argument("--fresh", action="store_true", help="do not resume; refused if the run has checkpoints")
+    training.add_argument("--score", action="store_true", help="decode the valid split and report the task's metrics")
     training.set_defaults(run=cmd_train)
 
     infer = commands.add_parser("infer", parents=[overrides], help="decode a manifest into hypotheses jsonl")

@@ -78,13 +78,13 @@ class DataSpec(_Section):
 
 
 class TrainSpec(_Section):
-    """Optimisation settings and which components are frozen."""
+    """Optimisation, what is frozen, the engine, validation, checkpoints (see ``slam_core.train``)."""
 
     seed: int = 42
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     warmup_steps: int = Field(1000, ge=0)
-    max_steps: int | None = Field(None, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="stop after this many optimizer steps (epochs still cap)")
     epochs: int = Field(1, gt=0)
     grad_accum: int = Field(1, gt=0)
     grad_clip: float | None = Field(1.0, gt=0)
@@ -93,6 +93,30 @@ class TrainSpec(_Section):
     freeze_llm: bool = True
     engine: Literal["single", "ddp", "fsdp2", "deepspeed"] = "single"
     output_dir: str = "runs/default"
+    lr_schedule: Literal["linear", "cosine"] = Field("linear", description="decay after the linear warmup")
+    deepspeed_stage: Literal[1, 2, 3] = Field(2, description="ZeRO stage, with engine: deepspeed")
+    deepspeed_config: dict[str, Any] = Field(
+        default_factory=dict, description="entries merged over the DeepSpeed config built from this section"
+    )
+    nan_policy: Literal["error", "skip_batch"] = Field(
+        "error", description="a non-finite loss: stop, or skip that optimizer step's batches"
+    )
+    max_consecutive_skips: int = Field(10, gt=0, description="with skip_batch: stop after this many skips in a row")
+    log_every_steps: int = Field(10, gt=0)
+    eval_every_steps: int | None = Field(None, gt=0, description="validate every N steps; null: after each epoch")
+    save_every_steps: int | None = Field(None, gt=0, description="checkpoint every N steps; null: after each epoch")
+    keep_last: int | None = Field(2, gt=0, description="checkpoints kept besides the best; null keeps all")
+    best_metric: str | None = Field("loss", description="validation metric choosing the best checkpoint")
+    best_mode: Literal["min", "max"] = "min"
+    encoder_cache_dir: str | None = Field(
+        None, description="cache a frozen encoder's outputs here, so that later epochs skip the encoder"
+    )
+
+    @model_validator(mode="after")
+    def _cache_needs_frozen_encoder(self) -> TrainSpec:
+        if self.encoder_cache_dir is not None and not self.freeze_encoder:
+            raise ValueError("train.encoder_cache_dir needs train.freeze_encoder: true (a trained encoder changes)")
+        return self
 
 
 class InferSpec(_Section):

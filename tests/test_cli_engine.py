@@ -66,3 +66,23 @@ def test_bad_input_is_one_message_and_exit_2(workdir, capsys, argv, message):
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert error.startswith("slam: error:") and message in error and "Traceback" not in error
+
+
+def test_train_then_decode_the_trained_checkpoint(workdir, capsys):
+    lora = "peft={type: lora, r: 2, alpha: 4}"
+    argv = [
+        "train", "spec.yaml", "--run-dir", "run", "--score", "--set", lora,
+        "--set", "data.train_manifest=test.jsonl", "--set", "data.valid_manifest=test.jsonl",
+        "--set", "train.epochs=2", "--set", "train.max_steps=2", "--set", "train.dtype=fp32",
+        "--set", "train.warmup_steps=0", "--set", "train.lr=0.01",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    checkpoints = sorted((workdir / "run" / "checkpoints").glob("step-*"))
+    assert checkpoints and (checkpoints[-1] / "adapter" / "adapter_config.json").is_file()
+    history = [json.loads(line) for line in (workdir / "run" / "history.jsonl").read_text().splitlines()]
+    assert any("wer" in json.dumps(entry) for entry in history)  # --score: validation decoded and scored
+    assert main(["infer", "spec.yaml", "--checkpoint", "run", "--output", "h.jsonl", "--set", lora]) == 0
+    assert len((workdir / "h.jsonl").read_text().splitlines()) == 3
+    assert main([*argv[:4], "--fresh", *argv[5:]]) == 2  # a run with checkpoints is not overwritten
+    assert "checkpoints of an earlier run" in capsys.readouterr().err
