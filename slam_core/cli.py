@@ -106,7 +106,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     scorer = task_scorer(spec) if args.score else None
     result = train(spec, run_dir=args.run_dir, resume=resume, scorer=scorer)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"trained {result.step} steps; last checkpoint {result.last_checkpoint}, best {result.best_checkpoint}")
+        print(
+            f"training stopped at step {result.step}; last checkpoint {result.last_checkpoint}, "
+            f"best {result.best_checkpoint}"
+        )
     return 0
 
 
@@ -254,14 +257,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SpecError, plugins.PluginError, plugins.UnknownComponentError) as exc:
         print(f"slam: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `slam spec schema | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         if not isinstance(exc, _user_errors()):
             raise
         print(f"slam: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # e.g. `slam spec schema | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

@@ -101,7 +101,9 @@ class TrainSpec(_Section):
     nan_policy: Literal["error", "skip_batch"] = Field(
         "error", description="a non-finite loss: stop, or skip that optimizer step's batches"
     )
-    max_consecutive_skips: int = Field(10, gt=0, description="with skip_batch: stop after this many skips in a row")
+    max_consecutive_skips: int = Field(
+        10, gt=0, description="with skip_batch: stop when more than this many steps in a row are skipped"
+    )
     log_every_steps: int = Field(10, gt=0)
     eval_every_steps: int | None = Field(None, gt=0, description="validate every N steps; null: after each epoch")
     save_every_steps: int | None = Field(None, gt=0, description="checkpoint every N steps; null: after each epoch")

@@ -77,7 +77,7 @@ def test_train_then_decode_the_trained_checkpoint(workdir, capsys):
         "--set", "train.warmup_steps=0", "--set", "train.lr=0.01",
     ]  # fmt: skip
     assert main(argv) == 0
-    assert "trained 2 steps" in capsys.readouterr().out
+    assert "training stopped at step 2" in capsys.readouterr().out
     checkpoints = sorted((workdir / "run" / "checkpoints").glob("step-*"))
     assert checkpoints and (checkpoints[-1] / "adapter" / "adapter_config.json").is_file()
     history = [json.loads(line) for line in (workdir / "run" / "history.jsonl").read_text().splitlines()]
@@ -86,3 +86,11 @@ def test_train_then_decode_the_trained_checkpoint(workdir, capsys):
     assert len((workdir / "h.jsonl").read_text().splitlines()) == 3
     assert main([*argv[:4], "--fresh", *argv[5:]]) == 2  # a run with checkpoints is not overwritten
     assert "checkpoints of an earlier run" in capsys.readouterr().err
+
+
+def test_a_best_metric_that_validation_never_reports_is_refused_before_training(workdir, capsys):
+    argv = ["train", "spec.yaml", "--run-dir", "run", "--set", "data.train_manifest=test.jsonl"]
+    assert main([*argv, "--set", "train.best_metric=wer"]) == 2
+    error = capsys.readouterr().err
+    assert "train.best_metric: 'wer' is not reported by validation" in error and "--score" in error
+    assert not (workdir / "run" / "checkpoints").exists()

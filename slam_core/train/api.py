@@ -56,6 +56,7 @@ def train(
         start_from = _checkpoint_to_resume(checkpointer, resume)
         transformers.set_seed(spec.train.seed)  # the same initial weights on every rank
         model = build_model(spec, registry)
+        _check_best_metric(spec, scorer)
         cache = None
         if spec.train.encoder_cache_dir is not None:
             cache = EncoderCache(spec.train.encoder_cache_dir, model.encoder, spec.encoder, spec.train.dtype)
@@ -96,14 +97,33 @@ def train(
         distributed.teardown(context)
 
 
+#: What every validation reports; a scorer adds the task's metrics.
+VALIDATION_METRICS = ("loss", "token_accuracy")
+
+
+def _check_best_metric(spec: PipelineSpec, scorer: Scorer | None) -> None:
+    """Refuse, before training, a ``train.best_metric`` that no validation will report."""
+    from slam_core.spec import SpecError
+
+    name = spec.train.best_metric
+    if name is None or name in VALIDATION_METRICS or scorer is not None:
+        return  # a scorer's metric names are known only once it has run
+    raise SpecError(
+        [
+            f"train.best_metric: {name!r} is not reported by validation, which gives {', '.join(VALIDATION_METRICS)} "
+            "without a scorer; decode and score the valid split (slam train --score) or choose one of those"
+        ]
+    )
+
+
 def _checkpoint_to_resume(checkpointer: Checkpointer, resume: bool | str | Path) -> Path | None:
     if resume is True:
         return checkpointer.latest()
     if resume is False:
         if checkpointer.all():
             raise CheckpointError(
-                f"{checkpointer.directory}: holds checkpoints of an earlier run; resume it (resume=True, the "
-                "default) or choose another run folder"
+                f"{checkpointer.directory}: holds checkpoints of an earlier run; resume it (drop --fresh; "
+                "resume=True in Python) or choose another run folder"
             )
         return None
     return Path(resume)
