@@ -1,0 +1,187 @@
+"""The embedded demo recipe (recipes/demo) and its runner (slam_core.demo)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from slam_core import demo
+from slam_core.data import read_manifest
+from slam_core.spec import load_spec
+
+RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo"
+DATA = RECIPE / "data"
+SPLITS = ("train", "valid", "test")
+MAX_BYTES = 10_000_000
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("demo_make_corpus", RECIPE / "make_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _targets(split: str) -> list[str]:
+    return [entry.fields["target"] for entry in read_manifest(DATA / f"{split}.jsonl")]
+
+
+def test_the_shipped_spec_validates_and_trains_a_random_whisper_into_smollm2_with_lora():
+    document, root = demo.load_demo_spec()
+    spec = load_spec(RECIPE / "spec.yaml")
+    assert (spec.encoder.type, spec.encoder.path, spec.encoder.mode) == ("whisper", None, "variable")
+    assert spec.encoder.num_mel_bins == 80
+    assert (spec.projector.type, spec.llm.type, spec.llm.gguf, spec.llm.dtype) == (
+        "linear-projector",
+        "vicuna",
+        "smollm2",
+        "fp32",
+    )
+    assert spec.peft.type == "lora" and spec.task.type == "asr" and spec.train.dtype == "fp32"
+    for split in SPLITS:
+        assert Path(document["data"][f"{split}_manifest"]) == root / getattr(spec.data, f"{split}_manifest")
+        assert (root / getattr(spec.data, f"{split}_manifest")).is_file()
+    assert demo.load_ctc_config().epochs > 0
+
+
+def test_the_llm_stage_spec_loads_the_ctc_encoder_instead_of_a_random_one(tmp_path):
+    document, _ = demo.load_demo_spec()
+    staged = demo.with_encoder_checkpoint(document, tmp_path / "encoder")
+    assert staged["encoder"]["path"] == str(tmp_path / "encoder")
+    assert not set(demo.WHISPER_SHAPE_FIELDS) & set(staged["encoder"])
+    assert staged["encoder"]["mode"] == document["encoder"]["mode"]
+    assert "path" not in document["encoder"]  # the shipped document is left alone
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_every_manifest_entry_is_a_short_16khz_mono_flac(split):
+    limit = _generator().MAX_SECONDS
+    entries = read_manifest(DATA / f"{split}.jsonl")
+    assert entries
+    for entry in entries:
+        assert Path(entry.path).is_file(), entry.origin
+        assert Path(entry.path).parent == DATA / "audio"
+        info = soundfile.info(entry.path)
+        assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_16", 16000, 1)
+        assert 0.3 < info.duration <= limit, entry.origin
+        assert entry.fields["target"].strip() == entry.fields["target"] and entry.fields["target"]
+        assert entry.key.startswith(f"{split}-")
+
+
+def test_held_out_sentences_are_unseen_but_use_only_training_words():
+    train = _targets("train")
+    train_words = {word for sentence in train for word in sentence.split()}
+    held_out = _targets("valid") + _targets("test")
+    assert len(set(train)) == len(train) and len(set(held_out)) == len(held_out)
+    assert not set(train) & set(held_out)
+    assert not set(_targets("valid")) & set(_targets("test"))
+    assert {word for sentence in held_out for word in sentence.split()} <= train_words
+
+
+def test_the_manifests_are_what_the_generator_draws():
+    generator = _generator()
+    splits = generator.split_sentences(random.Random(generator.SEED))
+    for split in SPLITS:
+        assert _targets(split) == splits[split]
+    voices = {json.loads(line)["voice"] for line in (DATA / "train.jsonl").read_text().splitlines()}
+    assert voices == set(generator.VOICES)
+
+
+def test_the_data_is_small_enough_to_commit_and_has_no_stray_files():
+    files = [path for path in DATA.rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in files) < MAX_BYTES
+    referenced = {Path(entry.path) for split in SPLITS for entry in read_manifest(DATA / f"{split}.jsonl")}
+    assert set((DATA / "audio").iterdir()) == referenced
+    assert {path.name for path in files} - {path.name for path in referenced} == {f"{s}.jsonl" for s in SPLITS}
+
+
+def test_ctc_vocabulary_round_trip_and_greedy_decoding():
+    import torch
+
+    vocabulary = demo.CharVocabulary(["ab c", "ba"])  # chars ' ', a, b, c -> ids 1..4; 0 is the blank
+    assert len(vocabulary) == 5 and vocabulary.encode("cab") == [4, 2, 3]
+    with pytest.raises(ValueError, match="not in the CTC vocabulary"):
+        vocabulary.encode("abz")
+    # frames a a blank a b space c c | a (padding): repeats merge, a blank separates, padding is ignored
+    ids = [2, 2, 0, 2, 3, 1, 4, 4, 2]
+    log_probs = torch.nn.functional.one_hot(torch.tensor([ids]), 5).float().log()
+    assert vocabulary.greedy_decode(log_probs, torch.tensor([8])) == ["aab c"]
+
+
+def test_a_ctc_trained_whisper_encoder_reloads_through_encoder_path(tmp_path):
+    import torch
+
+    from slam_core.model import build_component
+    from slam_core.spec import validate_spec
+
+    document, _ = demo.load_demo_spec(overrides=_TINY_ENCODER)
+    spec = validate_spec(document)
+    torch.manual_seed(0)
+    encoder = build_component("encoder", spec.encoder).eval()
+    demo.save_whisper_encoder(encoder, tmp_path / "encoder")
+    reloaded = build_component(
+        "encoder", validate_spec(demo.with_encoder_checkpoint(document, tmp_path / "encoder")).encoder
+    )
+    features = torch.randn(2, 50, 80)
+    lengths = torch.tensor([50, 31])
+    with torch.no_grad():
+        expected, expected_lengths = encoder(features, lengths)
+        got, got_lengths = reloaded.eval()(features, lengths)
+    assert torch.equal(expected_lengths, got_lengths)
+    torch.testing.assert_close(got, expected)
+
+
+def test_a_demo_folder_of_something_else_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(demo.DemoError, match="not a demo run folder"):
+        demo.run_demo(tmp_path, overrides=_TINY_ENCODER + _TOY_LLM, ctc=demo.CTCConfig(epochs=1))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_missing_wav_to_transcribe_fails_before_training(tmp_path):
+    from slam_core.audio import AudioError
+
+    with pytest.raises(AudioError, match="no such audio file"):
+        demo.run_demo(tmp_path / "run", transcribe=tmp_path / "missing.wav")
+    assert not (tmp_path / "run").exists()
+
+
+_TINY_ENCODER = [
+    "encoder.d_model=64",
+    "encoder.encoder_layers=1",
+    "encoder.encoder_attention_heads=2",
+    "encoder.encoder_ffn_dim=128",
+]
+_TOY_LLM = [
+    "llm={type: toy-llm, hidden_size: 64, num_layers: 2, num_heads: 4, intermediate_size: 128}",
+    "projector.hidden_dim=64",
+    "train.max_steps=2",
+    "train.log_every_steps=1",
+    "infer.max_new_tokens=4",
+]
+
+
+def test_the_demo_pipeline_runs_end_to_end_and_prints_the_wer_last(tmp_path, capsys):
+    """A tiny run (a 1-layer encoder, 1 CTC epoch, a toy LLM, 2 steps, 4 test utterances)."""
+    wav = DATA / "audio" / "test-0000.flac"
+    output = tmp_path / "demo"
+    wer = demo.run_demo(
+        output, transcribe=wav, overrides=_TINY_ENCODER + _TOY_LLM, ctc=demo.CTCConfig(epochs=1), limit_test=4
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"WER: \d+\.\d%", lines[-1]), lines[-3:]
+    assert lines[-1] == f"WER: {100 * wer:.1f}%"
+    assert any(line.startswith(f"{wav}: ") for line in lines)
+    assert (output / "encoder" / "config.json").is_file() and (output / "encoder" / "model.safetensors").is_file()
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["wer"] == wer and metrics["test_utterances"] == 4 and metrics["llm_steps"] == 2
+    assert len((output / "test_hypotheses.jsonl").read_text().splitlines()) == 4
+    # a second run into the same folder starts afresh
+    demo.run_demo(output, overrides=_TINY_ENCODER + _TOY_LLM, ctc=demo.CTCConfig(epochs=1), limit_test=2)
+    assert json.loads((output / "metrics.json").read_text())["test_utterances"] == 2
