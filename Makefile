@@ -5,18 +5,22 @@ export TRANSFORMERS_OFFLINE := 1
 
 DEPENDENCY_FILES := constraints.txt pyproject.toml $(wildcard plugins/*/pyproject.toml) scripts/setup-venv.sh
 
-.PHONY: setup demo test lint
+.PHONY: setup demo inspect test lint
 setup: $(VENV)/.slam-setup
 
 $(VENV)/.slam-setup: $(DEPENDENCY_FILES)
 	scripts/setup-venv.sh $(VENV)
 	touch $@
 
-# The main job until the training engine lands: validate and inspect the shipped example spec.
+# The main job: train the embedded demo (recipes/demo) on this machine and print its WER.
+# WAV=path/to/file.wav also transcribes that file with the trained model.
 demo: setup
-	$(VENV)/bin/slam plugins
-	$(VENV)/bin/slam spec validate recipes/example/spec.yaml
-	$(VENV)/bin/slam inspect recipes/example/spec.yaml
+	$(VENV)/bin/slam demo $(WAV)
+
+# Validate and inspect the paper-scale example spec (meta device, no weights).
+inspect: setup
+	$(VENV)/bin/slam spec validate recipes/vicuna-7b-lora/spec.yaml
+	$(VENV)/bin/slam inspect recipes/vicuna-7b-lora/spec.yaml
 
 test: setup
 	$(VENV)/bin/python -m pytest
