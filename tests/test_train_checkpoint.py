@@ -210,7 +210,8 @@ def test_a_missing_file_and_a_foreign_engine_are_refused(one_checkpoint):
 
 def test_a_fresh_start_over_existing_checkpoints_is_refused(one_checkpoint):
     spec, run, _ = one_checkpoint
-    with pytest.raises(CheckpointError, match=r"holds checkpoints of an earlier run; resume it \(resume=True"):
+    refusal = r"holds checkpoints of an earlier run; resume it \(drop --fresh; resume=True in Python\)"
+    with pytest.raises(CheckpointError, match=refusal):
         train_synthetic(spec, run, batches=1, batch_size=2, resume=False)
 
 
