@@ -352,7 +352,9 @@ def run_demo(
     _prepare_run_dir(output_dir)
     if limit_test is not None:
         document = _limited_test(document, output_dir, limit_test)
-    say(f"slam demo: {spec.name}, run folder {output_dir}")
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    say(f"slam demo: {spec.name}, run folder {output_dir} ({torch.get_num_threads()} CPU threads{load})")
+    timings: dict[str, float] = {}
 
     # stage 1: the encoder with a CTC head, no LLM
     encoder_dir = output_dir / "encoder"
@@ -373,8 +375,9 @@ def run_demo(
         save_whisper_encoder(encoder, encoder_dir)
         document = with_encoder_checkpoint(document, encoder_dir)
         del encoder
+        timings["ctc_seconds"] = time.monotonic() - started
     else:
-        say("[1/3] encoder: the spec loads a trained encoder; no CTC stage")
+        say(f"[1/3] encoder: {spec.encoder.type} as the spec gives it (CTC pre-training is for random whisper)")
     llm_spec = validate_spec(document)
 
     # stage 2: projector + LoRA (+ encoder unless frozen) through the LLM, with the trainer
@@ -384,14 +387,15 @@ def run_demo(
         f"encoder {'frozen' if train_spec.freeze_encoder else 'trained'}, "
         f"{train_spec.max_steps or train_spec.epochs} {'steps' if train_spec.max_steps else 'epochs'} ({elapsed()})"
     )
-    first_step: list[float] = []  # when the first step ended (the rate leaves out loading the LLM)
+    stage_started = time.monotonic()
+    steps: dict[str, float] = {}  # when the first and the last step ended (the rate leaves out loading)
 
     def on_step(info) -> None:
         now = time.monotonic()
-        if not first_step:
-            first_step.append(now)
+        steps.setdefault("first", now)
+        steps["last"] = now
         if info.step % train_spec.log_every_steps == 0:
-            rate = (info.step - 1) / max(now - first_step[0], 1e-9)
+            rate = (info.step - 1) / max(now - steps["first"], 1e-9)
             say(
                 f"  step {info.step}: loss {info.loss:.3f}, token accuracy {100 * info.token_accuracy:.1f}%, "
                 f"{rate:.2f} steps/s ({elapsed()})"
@@ -399,27 +403,33 @@ def run_demo(
 
     result = train(llm_spec, run_dir=output_dir / "llm", resume=False, on_step=on_step)
     model = result.model
-    steps_per_second = (result.step - 1) / max(time.monotonic() - first_step[0], 1e-9) if first_step else 0.0
+    timings["llm_seconds"] = time.monotonic() - stage_started
+    steps_per_second = (result.step - 1) / (steps["last"] - steps["first"]) if result.step > 1 else 0.0
     if result.validations:
         last = result.validations[-1]
         say(f"  valid loss {last['loss']:.3f}, token accuracy {100 * last['token_accuracy']:.1f}% ({elapsed()})")
 
     # stage 3: decode the held-out sentences
     say(f"[3/3] decoding the held-out test sentences ({elapsed()})")
+    decode_started = time.monotonic()
     hypotheses, references, samples = decode_manifest(model, llm_spec)
+    timings["decode_seconds"] = time.monotonic() - decode_started
     wer = float(score(["wer"], hypotheses, references)["wer"])
     with open(output_dir / "test_hypotheses.jsonl", "w", encoding="utf-8") as handle:
         for sample, hypothesis in zip(samples, hypotheses, strict=True):
             handle.write(
                 json.dumps({"key": sample["key"], "hypothesis": hypothesis, "target": sample["target"]}) + "\n"
             )
-    for hypothesis, reference in list(zip(hypotheses, references, strict=True))[:5]:
+    for hypothesis, reference in list(zip(hypotheses, references, strict=True))[:4]:
         say(f"  ref: {reference}\n  hyp: {hypothesis}")
+    right = sum(score(["wer"], [h], [r])["wer"] == 0 for h, r in zip(hypotheses, references, strict=True))
+    say(f"  {right} of {len(hypotheses)} sentences exactly right ({timings['decode_seconds']:.0f} s)")
     metrics = {
         "wer": wer,
         "test_utterances": len(hypotheses),
         "llm_steps": result.step,
         "llm_steps_per_second": steps_per_second,
+        **timings,
         "seconds": time.monotonic() - started,
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
