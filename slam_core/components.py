@@ -23,9 +23,16 @@ Modality = Literal["audio", "video", "audio-visual"]
 class Encoder(nn.Module, abc.ABC):
     """Turns raw audio/video into a sequence of hidden frames.
 
-    Class attributes: ``modality``. Instance attributes: ``sample_rate`` (raw input rate,
-    Hz or frames per second for video), ``output_dim`` (D) and ``frame_rate`` (output
+    ``modality`` (a class attribute, or an instance attribute when a config picks the mode)
+    says what the data pipeline reads for it: ``audio`` -> :class:`~slam_core.audio.RawAudio`,
+    ``video`` -> :class:`~slam_core.video.RawVideo`, ``audio-visual`` ->
+    :class:`~slam_core.video.RawAudioVisual`. Instance attributes: ``sample_rate`` (raw input
+    rate, Hz or frames per second for video), ``output_dim`` (D) and ``frame_rate`` (output
     frames per second).
+
+    Features are one tensor ``[T, ...]`` per sample, or a dict of tensors sharing the time
+    axis ``T`` (aligned streams, e.g. lip frames and filterbanks at 25 Hz); the batch pads
+    each and gives one length per sample.
     """
 
     modality: ClassVar[Modality] = "audio"
@@ -39,6 +46,11 @@ class Encoder(nn.Module, abc.ABC):
 
         It runs in DataLoader workers on the CPU, so it must not hold the model's weights.
         """
+
+    def train_preprocessor(self) -> Callable[[Any], Any]:
+        """The preprocessor for training batches: may add random augmentation (e.g. random crop and
+        flip); the default is :meth:`preprocessor`. Validation and decoding always use :meth:`preprocessor`."""
+        return self.preprocessor()
 
     def preprocess(self, raw: Any) -> torch.Tensor:
         """Features ``[T, ...]`` for one raw sample (``self.preprocessor()(raw)``)."""
@@ -189,3 +201,30 @@ class TaskHead(abc.ABC):
     def auxiliary_loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> torch.Tensor | None:
         """An optional extra loss (e.g. CTC on the encoder); ``None`` by default."""
         return None
+
+    def prepare(self, samples: Sequence[dict[str, Any]], *, training: bool) -> list[dict[str, Any]]:
+        """The batch's samples as :meth:`instruction` and :meth:`target` should see them.
+
+        Runs in the main process once per batch before the text is built (e.g. sample a prompt
+        from a list, or draw pseudo-hotwords from the other targets of the batch, when
+        ``training``). Return new dicts rather than changing the given ones. Randomness must
+        come from Python's ``random`` module, whose state the trainer checkpoints. Default:
+        the samples unchanged.
+        """
+        return list(samples)
+
+    def choices(self, sample: dict[str, Any]) -> Sequence[str] | None:
+        """The closed set of answers for ``sample`` (e.g. the label set), or ``None`` (default).
+
+        With choices, decoding scores each one (the LLM's log-likelihood of it as the target)
+        and returns the best, so the answer is always one of them.
+        """
+        return None
+
+    #: Decode twice: a first pass without task context, then :meth:`after_first_pass`.
+    first_pass: bool = False
+
+    def after_first_pass(self, samples: Sequence[dict[str, Any]], hypotheses: Sequence[str]) -> list[dict[str, Any]]:
+        """Samples for the second decoding pass given the first pass's hypotheses (e.g. the
+        biasing words that match them). Only called when :attr:`first_pass` is true."""
+        return list(samples)

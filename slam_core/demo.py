@@ -277,15 +277,14 @@ def decode_manifest(model, spec, split: str = "test") -> tuple[list[str], list[s
 
     from slam_core.data import build_batches
 
-    batches = build_batches(spec, split, model.encoder.preprocessor())
+    batches = build_batches(spec, split, model.preprocessor(), modality=model.modality)
     batches.set_epoch(0)
     options = spec.infer.model_dump(exclude={"batch_size"})
     hypotheses, references, samples = [], [], []
     model.eval()
     with torch.no_grad():
         for batch in batches:
-            text = model.text_inputs(batch.samples, with_targets=False)
-            hypotheses += model.generate(batch.features, batch.feature_lengths, text, **options)
+            hypotheses += model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
             references += [model.task.target(s) for s in batch.samples]
             samples += batch.samples
     return hypotheses, references, samples
@@ -297,12 +296,11 @@ def transcribe_file(model, spec, path: str | Path) -> str:
 
     from slam_core.data import read_audio
 
-    features = torch.as_tensor(model.encoder.preprocessor()(read_audio(str(path))))
-    text = model.text_inputs([{"key": str(path)}], with_targets=False)
+    features = torch.as_tensor(model.preprocessor()(read_audio(str(path))))
     options = spec.infer.model_dump(exclude={"batch_size"})
     model.eval()
     with torch.no_grad():
-        return model.generate(features[None], torch.tensor([features.shape[0]]), text, **options)[0]
+        return model.decode(features[None], torch.tensor([features.shape[0]]), [{"key": str(path)}], **options)[0]
 
 
 def run_demo(

@@ -9,7 +9,7 @@ adapters are trainable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,13 @@ import torch
 from torch import nn
 
 from slam_core import plugins, splice
-from slam_core.components import LLM, Encoder, PEFTMethod, Projector, TaskHead
+from slam_core.components import LLM, Encoder, Modality, PEFTMethod, Projector, TaskHead
+from slam_core.features import PerBranch
+from slam_core.fusion import FusionMode, fuse, fused_lengths
 from slam_core.spec import PipelineSpec
+
+#: Branch name of the spec's ``encoder``/``projector`` when ``fusion`` adds more branches.
+MAIN_BRANCH = "main"
 
 
 class ContractError(RuntimeError):
@@ -45,8 +50,38 @@ class TextInputs:
     target_ids: list[list[int]] | None
 
 
+class Branch(nn.Module):
+    """One more encoder with its own projector, fused with the main one (see :mod:`slam_core.fusion`)."""
+
+    def __init__(self, encoder: Encoder, projector: Projector):
+        super().__init__()
+        self.encoder, self.projector = encoder, projector
+
+
+class BranchPreprocessor:
+    """Runs every branch's preprocessor on one raw sample: ``raw -> PerBranch({name: features})``.
+
+    Each branch gets the part of the raw input its encoder's modality takes (the audio of an
+    audio-visual sample for an audio encoder). Picklable when the branch preprocessors are.
+    """
+
+    def __init__(self, parts: Mapping[str, tuple[Callable[[Any], Any], Modality]]):
+        self.parts = dict(parts)
+
+    def __call__(self, raw: Any) -> PerBranch:
+        from slam_core.data.media import for_modality
+
+        return PerBranch((name, run(for_modality(raw, modality))) for name, (run, modality) in self.parts.items())
+
+
 class SlamModel(nn.Module):
-    """The composed model. Build it from a spec with :func:`build_model`."""
+    """The composed model. Build it from a spec with :func:`build_model`.
+
+    ``branches`` (optional) are further encoders, each with its projector, whose embeddings are
+    fused with the main encoder's in ``fusion`` mode (``time`` or ``frame``); their features
+    and lengths then come as :class:`~slam_core.features.PerBranch` keyed by ``main`` and the
+    branch names.
+    """
 
     def __init__(
         self,
@@ -58,17 +93,28 @@ class SlamModel(nn.Module):
         *,
         freeze_encoder: bool = True,
         freeze_llm: bool = True,
+        branches: Mapping[str, Branch] | None = None,
+        fusion: FusionMode = "time",
+        max_frame_difference: int = 2,
     ):
         super().__init__()
-        if projector.output_dim != llm.hidden_size:
-            raise ContractError(f"projector output_dim {projector.output_dim} != LLM hidden_size {llm.hidden_size}")
         self.encoder, self.projector, self.llm = encoder, projector, llm
+        self.branches = nn.ModuleDict(dict(branches or {}))
+        if MAIN_BRANCH in self.branches:
+            raise ValueError(f"a fusion branch may not be named {MAIN_BRANCH!r}: that is the spec's encoder")
+        self.fusion, self.max_frame_difference = fusion, max_frame_difference
+        for name, _, branch_projector in self.named_branches():
+            if branch_projector.output_dim != llm.hidden_size:
+                raise ContractError(
+                    f"{name} projector output_dim {branch_projector.output_dim} != LLM hidden_size {llm.hidden_size}"
+                )
         self.task, self.peft = task, peft
         self.freeze_encoder, self.freeze_llm = freeze_encoder, freeze_llm
         if freeze_encoder:
-            encoder.requires_grad_(False)
-            for head in encoder.head_modules():
-                head.requires_grad_(True)
+            for _, branch_encoder, _ in self.named_branches():
+                branch_encoder.requires_grad_(False)
+                for head in branch_encoder.head_modules():
+                    head.requires_grad_(True)
             self.train(self.training)
         if freeze_llm:
             llm.requires_grad_(False)
@@ -77,33 +123,87 @@ class SlamModel(nn.Module):
             llm.model = peft.apply(llm.model)
         self._adapter_parameter_ids = {id(p) for p in llm.parameters()} - base_parameters
 
+    def named_branches(self) -> list[tuple[str, Encoder, Projector]]:
+        """``(name, encoder, projector)`` of the main branch and then the fusion branches."""
+        extra = [(name, branch.encoder, branch.projector) for name, branch in self.branches.items()]
+        return [(MAIN_BRANCH, self.encoder, self.projector), *extra]
+
+    @property
+    def modality(self) -> Modality:
+        """What the data pipeline reads for this model (audio and video branches together: audio-visual)."""
+        from slam_core.data.media import combined_modality
+
+        return combined_modality({encoder.modality for _, encoder, _ in self.named_branches()})
+
+    def preprocessor(self, *, training: bool = False) -> Callable[[Any], Any]:
+        """The picklable callable the data workers run on each raw sample (the training variant may augment)."""
+
+        def one(encoder: Encoder) -> Callable[[Any], Any]:
+            return encoder.train_preprocessor() if training else encoder.preprocessor()
+
+        if not self.branches:
+            return one(self.encoder)
+        return BranchPreprocessor({name: (one(enc), enc.modality) for name, enc, _ in self.named_branches()})
+
     def train(self, mode: bool = True) -> SlamModel:
         super().train(mode)
         if self.freeze_encoder:
-            self.encoder.eval()
-            for head in self.encoder.head_modules():
-                head.train(mode)
+            for _, encoder, _ in self.named_branches():
+                encoder.eval()
+                for head in encoder.head_modules():
+                    head.train(mode)
         return self
 
-    def modality_lengths(self, feature_lengths: torch.Tensor) -> torch.Tensor:
+    def modality_lengths(self, feature_lengths: Any) -> torch.Tensor:
         """Exact number of LLM positions each sample's modality embeddings take."""
-        return self.projector.output_lengths(self.encoder.output_lengths(feature_lengths))
+        if not self.branches:
+            return self.projector.output_lengths(self.encoder.output_lengths(feature_lengths))
+        names, per_branch = zip(
+            *[
+                (name, proj.output_lengths(enc.output_lengths(feature_lengths[name])))
+                for name, enc, proj in self.named_branches()
+            ],
+            strict=True,
+        )
+        return fused_lengths(per_branch, self.fusion, self.max_frame_difference, names)
 
-    def encode(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Modality embeddings ``[B, T', D_llm]`` and their exact lengths."""
+    def encode(self, features: Any, feature_lengths: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modality embeddings ``[B, T', D_llm]`` and their exact lengths (fused over branches)."""
+        if not self.branches:
+            return self._encode_branch(MAIN_BRANCH, self.encoder, self.projector, features, feature_lengths)
+        missing = [name for name, _, _ in self.named_branches() if name not in features]
+        if missing:
+            raise ContractError(f"features for branches {missing} missing; the batch has {sorted(features)}")
+        outputs = [
+            self._encode_branch(name, encoder, projector, features[name], feature_lengths[name])
+            for name, encoder, projector in self.named_branches()
+        ]
+        names = [name for name, _, _ in self.named_branches()]
+        embeds, lengths = zip(*outputs, strict=True)
+        return fuse(embeds, lengths, self.fusion, self.max_frame_difference, names)
+
+    def _encode_branch(self, name: str, encoder: Encoder, projector: Projector, features: Any, feature_lengths):
+        label = "" if name == MAIN_BRANCH else f"{name} "
         if self.freeze_encoder:
             with torch.no_grad():
-                backbone_output, backbone_lengths = self.encoder.backbone(features, feature_lengths)
-            hidden, encoder_lengths = self.encoder.head(backbone_output, backbone_lengths)
+                backbone_output, backbone_lengths = encoder.backbone(features, feature_lengths)
+            hidden, encoder_lengths = encoder.head(backbone_output, backbone_lengths)
         else:
-            hidden, encoder_lengths = self.encoder(features, feature_lengths)
-        _check_lengths("encoder", encoder_lengths, self.encoder.output_lengths(feature_lengths), hidden)
-        embeds, lengths = self.projector(hidden, encoder_lengths)
-        _check_lengths("projector", lengths, self.projector.output_lengths(encoder_lengths), embeds)
+            hidden, encoder_lengths = encoder(features, feature_lengths)
+        _check_lengths(f"{label}encoder", encoder_lengths, encoder.output_lengths(feature_lengths), hidden)
+        embeds, lengths = projector(hidden, encoder_lengths)
+        _check_lengths(f"{label}projector", lengths, projector.output_lengths(encoder_lengths), embeds)
         return embeds, lengths
 
     def text_inputs(self, samples: Sequence[dict[str, Any]], with_targets: bool = True) -> TextInputs:
-        """Tokenise the task's instruction (wrapped in the LLM's template) and target per sample."""
+        """Tokenise the task's instruction (wrapped in the LLM's template) and target per sample.
+
+        The task head's ``prepare`` runs first (``training`` when the model is in train mode and
+        targets are asked for: e.g. a prompt sampled from a list).
+        """
+        return self._text(self.task.prepare(samples, training=self.training and with_targets), with_targets)
+
+    def _text(self, samples: Sequence[dict[str, Any]], with_targets: bool) -> TextInputs:
         prefixes, suffixes, targets = [], [], []
         for sample in samples:
             parts = self.llm.prompt_parts(self.task.instruction(sample))
@@ -116,6 +216,9 @@ class SlamModel(nn.Module):
 
     def _inputs_embeds(self, features, feature_lengths, text: TextInputs, padding_side: str):
         embeds, lengths = self.encode(features, feature_lengths)
+        return self._splice(embeds, lengths, text, padding_side)
+
+    def _splice(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, padding_side: str):
         grid = splice.layout(
             text.prefix_ids, lengths.tolist(), text.suffix_ids, text.target_ids, self.llm.pad_token_id, padding_side
         )
@@ -124,7 +227,7 @@ class SlamModel(nn.Module):
         inputs_embeds = splice.splice_embeddings(text_embeds, grid.modality_mask.to(device), embeds, lengths)
         return inputs_embeds, grid
 
-    def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor, text: TextInputs) -> SlamOutput:
+    def forward(self, features: Any, feature_lengths: Any, text: TextInputs) -> SlamOutput:
         """Teacher-forced pass: loss over target tokens only, and token accuracy."""
         inputs_embeds, grid = self._inputs_embeds(features, feature_lengths, text, "right")
         device = inputs_embeds.device
@@ -140,22 +243,74 @@ class SlamModel(nn.Module):
         return SlamOutput(getattr(output, "loss", None), output.logits, accuracy, count, grid)
 
     @torch.no_grad()
-    def generate(
-        self, features: torch.Tensor, feature_lengths: torch.Tensor, text: TextInputs, **options: Any
-    ) -> list[str]:
-        """Decode a batch (left padding) and post-process with the task head."""
+    def generate(self, features: Any, feature_lengths: Any, text: TextInputs, **options: Any) -> list[str]:
+        """Decode a batch (left padding) from prepared text and post-process with the task head."""
+        embeds, lengths = self.encode(features, feature_lengths)
+        return self._generate(embeds, lengths, text, options)
+
+    def _generate(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, options) -> list[str]:
         prompt = TextInputs(text.prefix_ids, text.suffix_ids, None)
-        inputs_embeds, grid = self._inputs_embeds(features, feature_lengths, prompt, "left")
+        inputs_embeds, grid = self._splice(embeds, lengths, prompt, "left")
         new_tokens = self.llm.generate(inputs_embeds, grid.attention_mask.to(inputs_embeds.device), **options)
         texts = self.llm.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return [self.task.postprocess(t) for t in texts]
 
+    @torch.no_grad()
+    def decode(
+        self, features: Any, feature_lengths: Any, samples: Sequence[dict[str, Any]], **options: Any
+    ) -> list[str]:
+        """The task's answers for a batch: what ``slam infer``, validation and the demo call.
+
+        Runs the task head's ``prepare`` (evaluation mode), a first decoding pass when the task
+        asks for one (``after_first_pass`` then updates the samples, e.g. with the biasing words
+        that match), then either scores the task's ``choices`` (the answer is always one of them)
+        or generates with ``options`` (the spec's ``infer`` section).
+        """
+        samples = self.task.prepare(samples, training=False)
+        embeds, lengths = self.encode(features, feature_lengths)
+        if self.task.first_pass:
+            first = self._generate(embeds, lengths, self._text(samples, with_targets=False), options)
+            samples = self.task.after_first_pass(samples, first)
+        choices = [self.task.choices(sample) for sample in samples]
+        if all(c is None for c in choices):
+            return self._generate(embeds, lengths, self._text(samples, with_targets=False), options)
+        if any(c is None or len(c) == 0 for c in choices):
+            raise ValueError("the task gave answer choices for some samples of the batch but not for all")
+        return self._choose(embeds, lengths, samples, [list(c) for c in choices])
+
+    def _choose(self, embeds, lengths, samples, choices: list[list[str]]) -> list[str]:
+        """Each sample's choice with the highest log-likelihood as the target (teacher forced, EOS included)."""
+        rows = [(index, choice) for index, options in enumerate(choices) for choice in options]
+        scores: list[float] = []
+        chunk = max(len(samples), 1)
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            picked = torch.tensor([index for index, _ in part], device=embeds.device)
+            text = self._text([{**samples[index], "target": choice} for index, choice in part], with_targets=True)
+            scores += self.sequence_log_likelihood(embeds[picked], lengths[picked.to(lengths.device)], text).tolist()
+        best: dict[int, tuple[float, str]] = {}
+        for (index, choice), value in zip(rows, scores, strict=True):
+            if index not in best or value > best[index][0]:
+                best[index] = (value, choice)
+        return [best[index][1] for index in range(len(samples))]
+
+    def sequence_log_likelihood(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs) -> torch.Tensor:
+        """Summed log-probability of each row's target tokens given its modality embeddings and prompt."""
+        inputs_embeds, grid = self._splice(embeds, lengths, text, "right")
+        device = inputs_embeds.device
+        logits = self.llm(inputs_embeds, grid.attention_mask.to(device)).logits[:, :-1].float()
+        gold = grid.labels.to(device)[:, 1:]
+        scored = gold != splice.IGNORE_INDEX
+        log_probs = torch.log_softmax(logits, dim=-1).gather(-1, gold.clamp(min=0)[..., None])[..., 0]
+        return (log_probs * scored).sum(-1)
+
     def parameter_counts(self) -> dict[str, tuple[int, int]]:
-        """``{component: (total, trainable)}``; ``peft`` counts the adapter parameters the
-        PEFT method added to the LLM (they are included in ``llm`` too)."""
+        """``{component: (total, trainable)}`` (the encoders and projectors of all branches together);
+        ``peft`` counts the adapter parameters the PEFT method added to the LLM (included in ``llm`` too)."""
+        branches = self.named_branches()
         groups = {
-            "encoder": list(self.encoder.parameters()),
-            "projector": list(self.projector.parameters()),
+            "encoder": [p for _, encoder, _ in branches for p in encoder.parameters()],
+            "projector": [p for _, _, projector in branches for p in projector.parameters()],
             "llm": list(self.llm.parameters()),
         }
         if self.peft is not None:
@@ -194,19 +349,29 @@ def build_component(kind: str, config: Any, registry: plugins.Registry | None = 
 
 def build_model(spec: PipelineSpec, registry: plugins.Registry | None = None) -> SlamModel:
     """Compose a :class:`SlamModel` from a validated spec."""
-    encoder = build_component("encoder", spec.encoder, registry)
     llm = build_component("llm", spec.llm, registry)
-    projector = build_component(
-        "projector", spec.projector, registry, input_dim=encoder.output_dim, output_dim=llm.hidden_size
-    )
+
+    def branch(encoder_config: Any, projector_config: Any) -> Branch:
+        encoder = build_component("encoder", encoder_config, registry)
+        projector = build_component(
+            "projector", projector_config, registry, input_dim=encoder.output_dim, output_dim=llm.hidden_size
+        )
+        return Branch(encoder, projector)
+
+    main = branch(spec.encoder, spec.projector)
+    fusion = spec.fusion
+    branches = {b.name: branch(b.encoder, b.projector) for b in fusion.branches} if fusion else {}
     task = build_component("task", spec.task, registry)
     peft = build_component("peft", spec.peft, registry) if spec.peft is not None else None
     return SlamModel(
-        encoder,
-        projector,
+        main.encoder,
+        main.projector,
         llm,
         task,
         peft,
         freeze_encoder=spec.train.freeze_encoder,
         freeze_llm=spec.train.freeze_llm,
+        branches=branches,
+        fusion=fusion.mode if fusion else "time",
+        max_frame_difference=fusion.max_frame_difference if fusion else 2,
     )

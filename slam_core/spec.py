@@ -134,12 +134,39 @@ class InferSpec(_Section):
     no_repeat_ngram_size: int = Field(0, ge=0)
 
 
+class BranchSpec(_Section):
+    """Base of a fusion branch: one more encoder with its own projector (unions added by :func:`spec_model`)."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", description="branch name (its features' key)")
+    encoder: BaseModel
+    projector: BaseModel
+
+
+class FusionSpec(_Section):
+    """Further encoder branches fused with the main ``encoder``/``projector`` (see ``slam_core.fusion``)."""
+
+    mode: Literal["time", "frame"] = Field(
+        "time", description="time: the branches' embeddings one after the other; frame: summed frame by frame"
+    )
+    max_frame_difference: int = Field(2, ge=0, description="frame mode: tolerated length difference in frames")
+    branches: list[BranchSpec] = Field(min_length=1, description="the other branches: name, encoder, projector")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> FusionSpec:
+        names = [branch.name for branch in self.branches]
+        repeated = sorted({name for name in names if names.count(name) > 1} | ({"main"} & set(names)))
+        if repeated:
+            raise ValueError(f"fusion branch names must be unique and not 'main' (the spec's encoder): {repeated}")
+        return self
+
+
 class PipelineSpec(_Section):
     """Base of the spec model; :func:`spec_model` adds the component unions to it."""
 
     name: str = "pipeline"
     encoder: BaseModel
     projector: BaseModel
+    fusion: FusionSpec | None = None
     llm: BaseModel
     peft: BaseModel | None = None
     task: BaseModel
@@ -177,6 +204,11 @@ def _spec_model(registry: plugins.Registry) -> type[PipelineSpec]:
         configs = [registry.components[kind][name].spec.config for name in registry.names(kind)]
         annotation = _union_of(configs)
         fields[section] = (annotation | None, None) if section in OPTIONAL_SECTIONS else (annotation, ...)
+    branch = create_model(
+        "BranchSpec", __base__=BranchSpec, encoder=(fields["encoder"][0], ...), projector=(fields["projector"][0], ...)
+    )
+    fusion = create_model("FusionSpec", __base__=FusionSpec, branches=(list[branch], Field(min_length=1)))
+    fields["fusion"] = (fusion | None, None)
     return create_model("PipelineSpec", __base__=PipelineSpec, **fields)
 
 
@@ -227,37 +259,63 @@ def read_spec_document(path: Path) -> Any:
 
 
 def _check_component_types(data: dict[str, Any], registry: plugins.Registry) -> list[str]:
-    """Check every component section's ``type`` against the installed plugins."""
+    """Check every component section's ``type`` (the fusion branches' too) against the installed plugins."""
+    problems = _check_sections(data, registry, COMPONENT_SECTIONS, "")
+    fusion = data.get("fusion")
+    branches = fusion.get("branches") if isinstance(fusion, dict) else None
+    if isinstance(branches, list):
+        for index, branch in enumerate(branches):
+            if isinstance(branch, dict):
+                sections = {"encoder": "encoder", "projector": "projector"}
+                problems += _check_sections(branch, registry, sections, f"fusion.branches.{index}.")
+    return problems
+
+
+def _check_sections(
+    data: dict[str, Any], registry: plugins.Registry, sections: dict[str, str], prefix: str
+) -> list[str]:
     problems = []
-    for section, kind in COMPONENT_SECTIONS.items():
+    for section, kind in sections.items():
         value = data.get(section)
+        where = f"{prefix}{section}"
         if value is None:
             if section not in OPTIONAL_SECTIONS:
                 choices = (
                     ", ".join(registry.names(kind)) or f"none installed (pip install a plugin providing an {kind})"
                 )
-                problems.append(f"{section}: section missing; it needs a 'type', one of: {choices}")
+                problems.append(f"{where}: section missing; it needs a 'type', one of: {choices}")
             continue
         if not isinstance(value, dict):
-            problems.append(f"{section}: expected a mapping with a 'type' key, got {value!r}")
+            problems.append(f"{where}: expected a mapping with a 'type' key, got {value!r}")
         elif "type" not in value:
             choices = ", ".join(registry.names(kind)) or "none installed"
-            problems.append(f"{section}.type: missing; installed {kind} types: {choices}")
+            problems.append(f"{where}.type: missing; installed {kind} types: {choices}")
         elif not isinstance(value["type"], str) or value["type"] not in registry.components[kind]:
             message = plugins.unknown_component_message(registry, kind, value["type"])
-            problems.append(f"{section}.type: {message}")
+            problems.append(f"{where}.type: {message}")
     return problems
+
+
+def _without_union_tags(location: list[Any], data: Any) -> list[Any]:
+    """Drop the tags a discriminated union puts into error paths: projector.<type>.field -> projector.field."""
+    kept, node = [], data
+    for part in location:
+        if isinstance(node, dict) and kept and kept[-1] in COMPONENT_SECTIONS and part == node.get("type"):
+            continue  # the union's tag: the node stays the section itself
+        kept.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return kept
 
 
 def _describe_validation_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     lines = []
     for error in exc.errors(include_url=False):
-        location = list(error["loc"])
-        # a discriminated union puts the tag into the path: projector.<type>.field -> projector.field
-        if len(location) > 1 and location[0] in COMPONENT_SECTIONS:
-            section = data.get(location[0])
-            if isinstance(section, dict) and location[1] == section.get("type"):
-                del location[1]
+        location = _without_union_tags(list(error["loc"]), data)
         path = ".".join(str(part) for part in location) or "<spec>"
         if error["type"] == "missing":
             lines.append(f"{path}: required field missing")

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 import torch
 
+from slam_core import features as feature_ops
+
 
 @dataclass
 class Batch:
@@ -18,8 +20,8 @@ class Batch:
     """
 
     keys: list[str]
-    features: torch.Tensor  # [B, T, ...] padded with zeros
-    feature_lengths: torch.Tensor  # [B] valid frames per sample
+    features: Any  # [B, T, ...] padded with zeros, or a dict of such (see slam_core.features)
+    feature_lengths: Any  # [B] valid frames per sample (per branch for a PerBranch of features)
     samples: list[dict[str, Any]]  # manifest entries: key, source, target, task fields
     skipped: list[str] = field(default_factory=list)  # keys dropped by the bad-sample policy
 
@@ -27,8 +29,8 @@ class Batch:
         """The same batch with its tensors on ``device``."""
         return Batch(
             self.keys,
-            self.features.to(device, non_blocking=True),
-            self.feature_lengths.to(device, non_blocking=True),
+            feature_ops.apply(self.features, lambda tensor: tensor.to(device, non_blocking=True)),
+            feature_ops.apply(self.feature_lengths, lambda tensor: tensor.to(device, non_blocking=True)),
             self.samples,
             self.skipped,
         )

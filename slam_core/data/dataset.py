@@ -11,29 +11,39 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
+from slam_core import features as feature_batch
 from slam_core.audio import AudioError
-from slam_core.data.audiofile import read_audio
+from slam_core.components import Modality
 from slam_core.data.errors import SKIP_HINT, BadSampleError, DataError
 from slam_core.data.index import bad_sample_message
 from slam_core.data.manifest import Entry
+from slam_core.data.media import read_raw
 
 logger = logging.getLogger(__name__)
 
-#: One dataset item: key, features ``[T, ...]`` (None: skipped as bad) and the sample dict.
-Item = tuple[str, torch.Tensor | None, dict[str, Any]]
+#: One dataset item: key, features (None: skipped as bad) and the sample dict.
+Item = tuple[str, feature_batch.Features | None, dict[str, Any]]
 
 
 class SampleDataset(Dataset):
-    """``dataset[i] -> (key, features, sample)``: reads entry ``i``'s audio and runs the preprocessor on it.
+    """``dataset[i] -> (key, features, sample)``: reads entry ``i``'s media and runs the preprocessor on it.
+
+    ``modality`` (the encoder's) says what is read: see :mod:`slam_core.data.media`.
 
     A sample whose audio fails (unreadable, or refused by the preprocessor's checks) raises
     :class:`BadSampleError`, or with ``skip_bad`` is logged and returned with features ``None``.
     """
 
-    def __init__(self, entries: Sequence[Entry], preprocessor: Callable[[Any], torch.Tensor], *, skip_bad: bool):
+    def __init__(
+        self,
+        entries: Sequence[Entry],
+        preprocessor: Callable[[Any], Any],
+        *,
+        skip_bad: bool,
+        modality: Modality = "audio",
+    ):
         if isinstance(preprocessor, torch.nn.Module):
             raise TypeError(
                 "the data pipeline takes the encoder's preprocessor (encoder.preprocessor()), not a module: "
@@ -42,6 +52,7 @@ class SampleDataset(Dataset):
         self.entries = list(entries)
         self.preprocessor = preprocessor
         self.skip_bad = skip_bad
+        self.modality = modality
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -49,10 +60,10 @@ class SampleDataset(Dataset):
     def __getitem__(self, index: int) -> Item:
         entry = self.entries[index]
         try:
-            raw = read_audio(entry.path, entry.offset, entry.duration, entry.channels)
-            features = torch.as_tensor(self.preprocessor(raw))
-            if features.ndim == 0 or features.shape[0] == 0:
-                raise AudioError(f"the preprocessor made no feature frames (shape {tuple(features.shape)})")
+            raw = read_raw(entry, self.modality)
+            features = feature_batch.as_features(self.preprocessor(raw))
+            if _empty(features):
+                raise AudioError("the preprocessor made no feature frames")
         except AudioError as exc:
             message = bad_sample_message(entry, str(exc))
             if not self.skip_bad:
@@ -74,14 +85,24 @@ def collate(items: Sequence[Item]) -> dict[str, Any]:
         empty = torch.zeros(0)
         return {"keys": [], "features": empty, "feature_lengths": empty.long(), "samples": [], "skipped": skipped}
     keys, features, samples = zip(*kept, strict=True)
-    shapes = {(tuple(f.shape[1:]), f.dtype) for f in features}
-    if len(shapes) > 1:
-        shown = sorted(map(str, shapes))
-        raise DataError(f"samples {list(keys)} have features of different shapes [T, ...] or dtypes: {shown}")
+    try:
+        padded, lengths = feature_batch.pad(features)
+    except ValueError as exc:
+        raise DataError(f"samples {list(keys)}: {exc}") from None
     return {
         "keys": list(keys),
-        "features": pad_sequence(list(features), batch_first=True, padding_value=0.0),
-        "feature_lengths": torch.tensor([f.shape[0] for f in features], dtype=torch.long),
+        "features": padded,
+        "feature_lengths": lengths,
         "samples": list(samples),
         "skipped": skipped,
     }
+
+
+def _empty(features: Any) -> bool:
+    """Whether a sample's features (or any branch of them) have no frames."""
+    if isinstance(features, feature_batch.PerBranch):
+        return any(_empty(branch) for branch in features.values())
+    try:
+        return feature_batch.frames(features) == 0
+    except ValueError as exc:
+        raise AudioError(str(exc)) from None

@@ -14,9 +14,10 @@ from typing import Literal
 import numpy as np
 
 from slam_core.audio import AudioError
-from slam_core.data.audiofile import audio_seconds
+from slam_core.components import Modality
 from slam_core.data.errors import SKIP_HINT, BadSampleError
 from slam_core.data.manifest import Entry
+from slam_core.data.media import media_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +44,13 @@ def bad_sample_message(entry: Entry, reason: str) -> str:
     return f"{entry.origin}: sample {entry.key!r}: {detail}"
 
 
-def index_entries(entries: list[Entry], *, max_duration_s: float, bad_samples: BadSamplePolicy) -> SampleIndex:
-    """Durations of ``entries``; a bad one is an error listing every bad sample, or a logged skip."""
+def index_entries(
+    entries: list[Entry], *, max_duration_s: float, bad_samples: BadSamplePolicy, modality: Modality = "audio"
+) -> SampleIndex:
+    """Durations of ``entries`` (of the video, for video encoders); a bad one is an error listing every bad
+    sample, or a logged skip."""
     with ThreadPoolExecutor(min(PROBE_THREADS, max(1, len(entries)))) as pool:
-        results = list(pool.map(lambda entry: _probe(entry, max_duration_s), entries))
+        results = list(pool.map(lambda entry: _probe(entry, max_duration_s, modality), entries))
     bad = {e.key: bad_sample_message(e, r) for e, r in zip(entries, results, strict=True) if isinstance(r, str)}
     if bad and bad_samples == "error":
         raise BadSampleError(f"{len(bad)} bad sample(s); {SKIP_HINT}:\n" + _listing(list(bad.values())))
@@ -57,15 +61,16 @@ def index_entries(entries: list[Entry], *, max_duration_s: float, bad_samples: B
     return SampleIndex([e for e, _ in kept], np.array([r for _, r in kept], dtype=np.float64), bad)
 
 
-def _probe(entry: Entry, max_duration_s: float) -> float | str:
-    """The entry's seconds of audio, or why it cannot be used."""
+def _probe(entry: Entry, max_duration_s: float, modality: Modality) -> float | str:
+    """The entry's seconds of media, or why it cannot be used."""
     try:
-        seconds = audio_seconds(entry.path, entry.offset, entry.duration, entry.channels)
+        seconds = media_seconds(entry, modality)
     except AudioError as exc:
         return str(exc)
     if seconds > max_duration_s:
         return (
-            f"{seconds:.2f} s of audio exceeds data.max_duration_s = {max_duration_s:g} s; "
+            f"{seconds:.2f} s of {'audio' if modality == 'audio' else 'video'} exceeds "
+            f"data.max_duration_s = {max_duration_s:g} s; "
             "cut it into shorter segments or raise the limit"
         )
     return seconds

@@ -23,6 +23,7 @@ from slam_core.data.manifest import read_manifest
 from slam_core.data.sampler import BatchPlanner, BatchRule
 
 if TYPE_CHECKING:
+    from slam_core.components import Modality
     from slam_core.spec import DataSpec, PipelineSpec
 
 logger = logging.getLogger(__name__)
@@ -173,19 +174,20 @@ def _fingerprint(keys: Sequence[str], planner: BatchPlanner) -> str:
 
 def manifest_batches(
     manifest: str | Path,
-    preprocessor: Callable[[Any], torch.Tensor],
+    preprocessor: Callable[[Any], Any],
     data: DataSpec,
     *,
     shuffle: bool,
     seed: int,
     rank: int = 0,
     world_size: int = 1,
+    modality: Modality = "audio",
 ) -> Batches:
-    """:class:`Batches` of one manifest, batched and checked as ``data`` says."""
+    """:class:`Batches` of one manifest, batched and checked as ``data`` says; ``modality`` is the encoder's."""
     entries = read_manifest(manifest)
     if not entries:
         raise ManifestError(f"{Path(manifest).absolute()}: the manifest holds no samples")
-    index = index_entries(entries, max_duration_s=data.max_duration_s, bad_samples=data.bad_samples)
+    index = index_entries(entries, max_duration_s=data.max_duration_s, bad_samples=data.bad_samples, modality=modality)
     if not index.entries:
         raise DataError(f"{Path(manifest).absolute()}: no usable samples, all {len(entries)} are bad (see the log)")
     planner = BatchPlanner(
@@ -196,7 +198,7 @@ def manifest_batches(
         shuffle=shuffle,
         seed=seed,
     )
-    dataset = SampleDataset(index.entries, preprocessor, skip_bad=data.bad_samples == "skip")
+    dataset = SampleDataset(index.entries, preprocessor, skip_bad=data.bad_samples == "skip", modality=modality)
     return Batches(
         dataset,
         planner,
@@ -211,15 +213,17 @@ def manifest_batches(
 def build_batches(
     spec: PipelineSpec,
     split: Split,
-    preprocessor: Callable[[Any], torch.Tensor],
+    preprocessor: Callable[[Any], Any],
     *,
     rank: int = 0,
     world_size: int = 1,
     seed: int | None = None,
+    modality: Modality = "audio",
 ) -> Batches:
     """The batches of ``split`` for ``rank`` of ``world_size``, from the manifest named by ``spec.data``.
 
-    ``preprocessor`` is ``encoder.preprocessor()``; it is all the workers receive. Only
+    ``preprocessor`` is ``model.preprocessor(training=split == "train")`` (or an encoder's), and
+    ``modality`` what it reads (``model.modality``); the preprocessor is all the workers receive. Only
     ``train`` is shuffled (when ``data.shuffle``), from ``seed`` (default ``train.seed``) and
     the epoch; ``test`` batches are capped by ``infer.batch_size`` instead of ``data.batch_size``.
     """
@@ -239,4 +243,5 @@ def build_batches(
         seed=spec.train.seed if seed is None else seed,
         rank=rank,
         world_size=world_size,
+        modality=modality,
     )

@@ -73,8 +73,13 @@ def _slam_entry(record: dict[str, Any], path: Path, line: int) -> Entry:
         raise ManifestError(f"{origin}: 'key' must be a non-empty string, got {key!r}")
     if not isinstance(source, str) or not source:
         raise ManifestError(f"{origin}: 'source' must be a non-empty path string, got {source!r}")
-    audio = str(path.parent / source)
-    return Entry(str(key), audio, origin, {**record, "key": str(key), "source": audio})
+    media = str(path.parent / source)
+    fields = {**record, "key": str(key), "source": media}
+    if "audio" in record:  # an audio-visual sample's audio beside the video in source
+        if not isinstance(record["audio"], str) or not record["audio"]:
+            raise ManifestError(f"{origin}: 'audio' must be a non-empty path string, got {record['audio']!r}")
+        fields["audio"] = str(path.parent / record["audio"])
+    return Entry(str(key), media, origin, fields)
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -41,7 +41,7 @@ def decode(
     if checkpoint is not None:
         load_trained_weights(model, checkpoint)
     model = model.to(device).eval()
-    batches = build_batches(spec, "test", model.encoder.preprocessor())
+    batches = build_batches(spec, "test", model.preprocessor(), modality=model.modality)
     batches.set_epoch(0)
     options = spec.infer.model_dump(exclude={"batch_size"})
     output = Path(output)
@@ -51,8 +51,7 @@ def decode(
     with open(temporary, "w", encoding="utf-8") as handle:
         for batch in batches:
             batch = batch.to(device)
-            text = model.text_inputs(batch.samples, with_targets=False)
-            hypotheses = model.generate(batch.features, batch.feature_lengths, text, **options)
+            hypotheses = model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
             for sample, hypothesis in zip(batch.samples, hypotheses, strict=True):
                 if sample["key"] in seen:  # padding repeats a sample on the last step of a sharded run
                     continue

@@ -13,6 +13,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 from torch import nn
 
+from slam_core import features as feature_ops
 from slam_core import plugins
 from slam_core.components import LLM, Encoder, PEFTMethod, Projector, PromptParts, TaskHead
 from slam_core.records import API_VERSION, api_compatible, config_type_literal
@@ -189,7 +190,7 @@ class _SequenceConformance(ModuleConformance):
             output, out_lengths = module(features, lengths)
         expected = module.output_lengths(lengths)
         assert out_lengths.tolist() == expected.tolist(), "forward's lengths differ from output_lengths()"
-        assert output.shape[0] == features.shape[0]
+        assert output.shape[0] == feature_ops.batch_size(features)
         assert output.shape[1] == int(expected.max()), (
             f"output has {output.shape[1]} frames, expected {int(expected.max())}"
         )
@@ -201,9 +202,8 @@ class _SequenceConformance(ModuleConformance):
         features, lengths = self.batch(module)
         with torch.no_grad():
             batched, out_lengths = module(features, lengths)
-            for index in range(features.shape[0]):
-                n = int(lengths[index])
-                alone, alone_lengths = module(features[index : index + 1, :n], lengths[index : index + 1])
+            for index in range(feature_ops.batch_size(features)):
+                alone, alone_lengths = module(*feature_ops.rows(features, lengths, slice(index, index + 1)))
                 m = int(out_lengths[index])
                 assert int(alone_lengths[0]) == m
                 torch.testing.assert_close(alone[0, :m], batched[index, :m], atol=self.atol, rtol=1e-4)
@@ -220,13 +220,14 @@ class EncoderConformance(_SequenceConformance):
     def raw_sample(self, encoder: Encoder, size: int, generator: torch.Generator) -> Any:
         return 0.1 * torch.randn(size, generator=generator)
 
-    def batch(self, module: Any, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, module: Any, dtype: torch.dtype = torch.float32) -> tuple[Any, torch.Tensor]:
+        """Preprocessed :meth:`raw_sample` inputs padded as the data pipeline pads them (dict features too)."""
         generator = torch.Generator().manual_seed(1234)
         preprocess = module.preprocessor()
-        features = [preprocess(self.raw_sample(module, size, generator)) for size in self.raw_sizes]
-        lengths = torch.tensor([f.shape[0] for f in features])
-        padded = torch.nn.utils.rnn.pad_sequence(features, batch_first=True)
-        return padded.to(dtype), lengths
+        raw = [self.raw_sample(module, size, generator) for size in self.raw_sizes]
+        features = [feature_ops.as_features(preprocess(sample)) for sample in raw]
+        padded, lengths = feature_ops.pad(features)
+        return _to_dtype(padded, dtype), lengths
 
     def test_declares_its_rates_and_sizes(self):
         encoder = self.build()
@@ -267,7 +268,8 @@ class EncoderConformance(_SequenceConformance):
         payload = pickle.dumps(preprocess)
         weights = sum(p.numel() * p.element_size() for p in encoder.parameters())
         assert len(payload) < max(1_000_000, weights // 10), f"the preprocessor pickles to {len(payload)} bytes"
-        torch.testing.assert_close(pickle.loads(payload)(sample), features)
+        again = feature_ops.as_features(pickle.loads(payload)(sample))
+        torch.testing.assert_close(again, feature_ops.as_features(features))
 
 
 class ProjectorConformance(_SequenceConformance):
@@ -457,6 +459,8 @@ def _to_dtype(value: Any, dtype: torch.dtype) -> Any:
         return value.to(dtype) if value.is_floating_point() else value
     if isinstance(value, (tuple, list)):
         return type(value)(_to_dtype(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return type(value)((k, _to_dtype(v, dtype)) for k, v in value.items())
     return value
 
 
@@ -465,4 +469,6 @@ def _to_device(value: Any, device: str) -> Any:
         return value.to(device)
     if isinstance(value, (tuple, list)):
         return type(value)(_to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return type(value)((k, _to_device(v, device)) for k, v in value.items())
     return value

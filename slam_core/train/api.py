@@ -11,7 +11,7 @@ from slam_core.data.batch import ResumableBatches
 from slam_core.spec import PipelineSpec
 from slam_core.train import distributed
 from slam_core.train.checkpoint import Checkpointer
-from slam_core.train.encoder_cache import EncoderCache
+from slam_core.train.encoder_cache import EncoderCaches
 from slam_core.train.engines import create_engine
 from slam_core.train.io import CheckpointError
 from slam_core.train.loop import StepInfo, Trainer, TrainResult
@@ -59,7 +59,7 @@ def train(
         _check_best_metric(spec, scorer)
         cache = None
         if spec.train.encoder_cache_dir is not None:
-            cache = EncoderCache(spec.train.encoder_cache_dir, model.encoder, spec.encoder, spec.train.dtype)
+            cache = EncoderCaches.for_model(spec.train.encoder_cache_dir, model, spec, spec.train.dtype)
         factory = batches_factory or default_batches_factory(spec, model)
         train_batches = factory("train", context.rank, context.world_size)
         if train_batches is None:
@@ -152,11 +152,13 @@ def default_batches_factory(spec: PipelineSpec, model) -> BatchesFactory:
             f"train() needs batches: pass batches_factory=, or install the data pipeline ({DEFAULT_LOADER} is "
             f"not available: {exc})"
         ) from exc
-    preprocessor = model.encoder.preprocessor()
 
     def factory(split: str, rank: int, world_size: int):
         if split != "train" and getattr(spec.data, f"{split}_manifest", None) is None:
             return None
-        return build(spec, split, preprocessor, rank=rank, world_size=world_size, seed=spec.train.seed)
+        preprocessor = model.preprocessor(training=split == "train")
+        return build(
+            spec, split, preprocessor, rank=rank, world_size=world_size, seed=spec.train.seed, modality=model.modality
+        )
 
     return factory

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from slam_core import features as feature_ops
 from slam_core.components import Encoder
 
 IDENTITY_FIELDS = ("key", "source", "offset", "duration")
@@ -69,7 +70,7 @@ class EncoderCache:
             self._samples = None
 
     def _forward(self, original, features: torch.Tensor, lengths: torch.Tensor):
-        if self._samples is None or len(self._samples) != features.shape[0]:
+        if self._samples is None or len(self._samples) != feature_ops.batch_size(features):
             self.encoder_calls += 1
             return original(features, lengths)  # a call outside a named batch (e.g. generate): no caching
         expected = self.encoder.output_lengths(lengths).tolist()
@@ -77,7 +78,7 @@ class EncoderCache:
         cached = [self._read(path, n) for path, n in zip(paths, expected, strict=True)]
         if all(entry is not None for entry in cached):
             self.hits += len(cached)
-            return _pad(cached, features.device), self.encoder.output_lengths(lengths)
+            return _pad(cached, feature_ops.device(features)), self.encoder.output_lengths(lengths)
         self.encoder_calls += 1
         hidden, out_lengths = original(features, lengths)
         for path, entry, row, n in zip(paths, cached, hidden, expected, strict=True):
@@ -102,6 +103,46 @@ class EncoderCache:
         except Exception:  # absent, torn or foreign: recompute
             return None
         return hidden if hidden.ndim == 2 and hidden.shape[0] == frames else None
+
+
+class EncoderCaches:
+    """One :class:`EncoderCache` per encoder branch of a model, used as one (``attach``, ``batch``)."""
+
+    def __init__(self, caches: Sequence[EncoderCache]):
+        self.caches = list(caches)
+
+    @classmethod
+    def for_model(cls, directory: str | Path, model: Any, spec: Any, dtype: str) -> EncoderCaches:
+        """Caches for ``model``'s encoders (the main one and any fusion branches), configured by ``spec``."""
+        configs = [spec.encoder, *(branch.encoder for branch in (spec.fusion.branches if spec.fusion else []))]
+        encoders = [encoder for _, encoder, _ in model.named_branches()]
+        return cls([EncoderCache(directory, e, c, dtype) for e, c in zip(encoders, configs, strict=True)])
+
+    @contextlib.contextmanager
+    def attach(self) -> Iterator[EncoderCaches]:
+        with contextlib.ExitStack() as stack:
+            for cache in self.caches:
+                stack.enter_context(cache.attach())
+            yield self
+
+    @contextlib.contextmanager
+    def batch(self, samples: Sequence[dict[str, Any]]) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for cache in self.caches:
+                stack.enter_context(cache.batch(samples))
+            yield
+
+    @property
+    def hits(self) -> int:
+        return sum(cache.hits for cache in self.caches)
+
+    @property
+    def misses(self) -> int:
+        return sum(cache.misses for cache in self.caches)
+
+    @property
+    def encoder_calls(self) -> int:
+        return sum(cache.encoder_calls for cache in self.caches)
 
 
 def encoder_fingerprint(encoder: nn.Module, encoder_config: Any, dtype: str) -> str:

@@ -24,7 +24,7 @@ from slam_core.spec import PipelineSpec
 from slam_core.train import distributed, rng
 from slam_core.train.checkpoint import Checkpointer, ResumePoint, read_state
 from slam_core.train.distributed import Context
-from slam_core.train.encoder_cache import EncoderCache
+from slam_core.train.encoder_cache import EncoderCaches
 from slam_core.train.engines import Engine
 from slam_core.train.monitor import Monitor
 from slam_core.train.validate import Scorer, validate
@@ -78,7 +78,7 @@ class Trainer:
         monitor: Monitor,
         total_steps: int,
         scorer: Scorer | None = None,
-        cache: EncoderCache | None = None,
+        cache: EncoderCaches | None = None,
         on_step: Callable[[StepInfo], None] | None = None,
     ):
         self.spec, self.train_spec = spec, spec.train

@@ -12,7 +12,7 @@ from slam_core.data.batch import Batch
 from slam_core.model import SlamModel
 from slam_core.spec import InferSpec
 from slam_core.train import distributed, rng
-from slam_core.train.encoder_cache import EncoderCache
+from slam_core.train.encoder_cache import EncoderCaches
 from slam_core.train.engines import Engine
 
 #: ``scorer(hypotheses, references, samples) -> {metric: value}``, e.g. a partial of slam_core.metrics.score.
@@ -31,7 +31,7 @@ def validate(
     *,
     infer: InferSpec,
     scorer: Scorer | None = None,
-    cache: EncoderCache | None = None,
+    cache: EncoderCaches | None = None,
     sharded: bool = False,
 ) -> dict[str, float]:
     """Token-weighted loss and accuracy over every rank's batches, and ``scorer``'s metrics of the decoded text.
@@ -66,7 +66,7 @@ def validate(
                 text = model.text_inputs(batch.samples)
                 with cache.batch(batch.samples) if cache else contextlib.nullcontext():
                     out = engine.forward(batch, text)
-                    decoded = _decode(engine, batch, text, options) if scorer else None
+                    decoded = _decode(engine, batch, options) if scorer else None
                 if real:
                     tokens = out.target_tokens
                     totals += torch.tensor([float(out.loss) * tokens, tokens, float(out.token_accuracy) * tokens])
@@ -83,9 +83,9 @@ def validate(
     return metrics
 
 
-def _decode(engine: Engine, batch: Batch, text, options: dict[str, Any]) -> list[str]:
+def _decode(engine: Engine, batch: Batch, options: dict[str, Any]) -> list[str]:
     with engine.decoding() as model, engine.autocast():
-        return model.generate(batch.features, batch.feature_lengths, text, **options)
+        return model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
 
 
 def _score(scorer: Scorer, hypotheses: list[str], references: list[str], samples: Sequence[dict]) -> dict[str, float]:
