@@ -32,9 +32,9 @@ NOTE = (
 
 
 def sections() -> list[tuple[str, type[BaseModel]]]:
-    from slam_core.spec import DataSpec, InferSpec, TrainSpec
+    from slam_core.spec import DataSpec, FusionSpec, InferSpec, TrainSpec
 
-    return [("data", DataSpec), ("train", TrainSpec), ("infer", InferSpec)]
+    return [("data", DataSpec), ("train", TrainSpec), ("infer", InferSpec), ("fusion", FusionSpec)]
 
 
 def _literal(value: Any) -> str:

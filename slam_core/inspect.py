@@ -46,24 +46,55 @@ def inspect_spec(spec: PipelineSpec, dtype: str | None = None) -> InspectReport:
 
     from slam_core.model import build_model
 
+    _import_factories(spec)  # outside the meta context: module-level tensors must stay real
     with torch.device("meta"), warnings.catch_warnings():
         # peft calls a transformers API that is deprecated in transformers 5; nothing a user can act on
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = build_model(spec)
     counts = model.parameter_counts()
     return InspectReport(
-        [ComponentCount(name, getattr(spec, name).type, *numbers) for name, numbers in counts.items()],
+        [ComponentCount(name, _component_type(spec, name), *numbers) for name, numbers in counts.items()],
         dtype or spec.train.dtype,
     )
 
 
+def _import_factories(spec: PipelineSpec) -> None:
+    """Import every component's factory module, so that none is first imported on the meta device
+    (a module-level constant tensor, e.g. torchaudio's Kaldi epsilon, would be created there).
+
+    torchaudio is imported too: transformers imports it lazily (``transformers.audio_utils``)
+    while building a Whisper model.
+    """
+    import torchaudio.compliance.kaldi  # noqa: F401
+
+    from slam_core import plugins
+    from slam_core.spec import COMPONENT_SECTIONS
+
+    registry = plugins.registry()
+    configs = [(kind, getattr(spec, section)) for section, kind in COMPONENT_SECTIONS.items()]
+    for branch in spec.fusion.branches if spec.fusion else []:
+        configs += [("encoder", branch.encoder), ("projector", branch.projector)]
+    for kind, config in configs:
+        if config is not None:
+            registry.get(kind, config.type).spec.load_factory()
+
+
+def _component_type(spec: PipelineSpec, component: str) -> str:
+    """The ``type`` of a row of :meth:`SlamModel.parameter_counts` (``beats.encoder``: a fusion branch's)."""
+    branch, _, kind = component.rpartition(".")
+    if not branch:
+        return getattr(spec, kind).type
+    return getattr(next(b for b in spec.fusion.branches if b.name == branch), kind).type
+
+
 def render_report(report: InspectReport) -> str:
     """The table ``slam inspect`` prints."""
-    lines = [f"{'component':<10} {'type':<20} {'parameters':>16} {'trainable':>16}"]
+    width = max(10, *(len(row.component) for row in report.counts))
+    lines = [f"{'component':<{width}} {'type':<20} {'parameters':>16} {'trainable':>16}"]
     for row in report.counts:
         note = "  (included in llm)" if row.component == "peft" else ""
-        lines.append(f"{row.component:<10} {row.type:<20} {row.total:>16,} {row.trainable:>16,}{note}")
-    lines.append(f"{'total':<31} {report.total:>16,} {report.trainable:>16,}")
+        lines.append(f"{row.component:<{width}} {row.type:<20} {row.total:>16,} {row.trainable:>16,}{note}")
+    lines.append(f"{'total':<{width + 21}} {report.total:>16,} {report.trainable:>16,}")
     gib = report.memory_bytes / 2**30
     lines.append(
         f"estimated training memory ({report.dtype} frozen weights; fp32 master, gradient and AdamW state "

@@ -305,14 +305,15 @@ class SlamModel(nn.Module):
         return (log_probs * scored).sum(-1)
 
     def parameter_counts(self) -> dict[str, tuple[int, int]]:
-        """``{component: (total, trainable)}`` (the encoders and projectors of all branches together);
-        ``peft`` counts the adapter parameters the PEFT method added to the LLM (included in ``llm`` too)."""
-        branches = self.named_branches()
-        groups = {
-            "encoder": [p for _, encoder, _ in branches for p in encoder.parameters()],
-            "projector": [p for _, _, projector in branches for p in projector.parameters()],
-            "llm": list(self.llm.parameters()),
-        }
+        """``{component: (total, trainable)}``. Fusion branches count as ``<name>.encoder`` and
+        ``<name>.projector``; ``peft`` counts the adapter parameters the PEFT method added to the
+        LLM (they are included in ``llm`` too)."""
+        groups: dict[str, list[nn.Parameter]] = {}
+        for name, encoder, projector in self.named_branches():
+            prefix = "" if name == MAIN_BRANCH else f"{name}."
+            groups[f"{prefix}encoder"] = list(encoder.parameters())
+            groups[f"{prefix}projector"] = list(projector.parameters())
+        groups["llm"] = list(self.llm.parameters())
         if self.peft is not None:
             groups["peft"] = [p for p in self.llm.parameters() if id(p) in self._adapter_parameter_ids]
         return {
