@@ -194,6 +194,12 @@ class TaskHead(abc.ABC):
     def target(self, sample: dict[str, Any]) -> str:
         """The text the LLM should produce for ``sample``."""
 
+    def references(self, sample: dict[str, Any]) -> str | list[str]:
+        """What a hypothesis is scored against: one string, or several (e.g. five reference captions).
+
+        Default: :meth:`target`. Validation and ``slam infer`` records use it."""
+        return self.target(sample)
+
     def postprocess(self, text: str) -> str:
         """Clean a decoded hypothesis (default: strip white space)."""
         return text.strip()

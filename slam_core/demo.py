@@ -285,7 +285,7 @@ def decode_manifest(model, spec, split: str = "test") -> tuple[list[str], list[s
     with torch.no_grad():
         for batch in batches:
             hypotheses += model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
-            references += [model.task.target(s) for s in batch.samples]
+            references += [model.task.references(s) for s in batch.samples]
             samples += batch.samples
     return hypotheses, references, samples
 

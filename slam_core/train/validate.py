@@ -72,7 +72,7 @@ def validate(
                     totals += torch.tensor([float(out.loss) * tokens, tokens, float(out.token_accuracy) * tokens])
                     if decoded is not None:
                         hypotheses += decoded
-                        references += [model.task.target(s) for s in batch.samples]
+                        references += [model.task.references(s) for s in batch.samples]
                         samples += list(batch.samples)
     finally:
         engine.train(True)
