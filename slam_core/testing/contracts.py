@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import random
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -450,8 +451,43 @@ class TaskHeadConformance(ComponentConformance):
         assert isinstance(task.postprocess("  some   decoded text "), str)
 
     def test_names_its_metrics(self):
+        from slam_core.metrics import get_metric
+
         metrics = tuple(self.build().metrics)
         assert metrics and all(isinstance(m, str) and m for m in metrics)
+        for name in metrics:
+            get_metric(name)  # an unknown name raises, listing the registered metrics
+
+    @pytest.mark.parametrize("training", [True, False])
+    def test_prepare_returns_new_samples_and_leaves_the_batch_alone(self, training):
+        task = self.build()
+        batch = [copy.deepcopy(self.sample) for _ in range(3)]
+        before = copy.deepcopy(batch)
+        prepared = task.prepare(batch, training=training)
+        assert batch == before, "prepare changed the samples it was given"
+        assert len(prepared) == len(batch)
+        for sample in prepared:
+            assert isinstance(task.instruction(sample), str)
+            assert isinstance(task.target(sample), str)
+
+    def test_prepare_draws_only_from_pythons_random(self):
+        task = self.build()
+        batches = []
+        for _ in range(2):
+            random.seed(1234)
+            torch.manual_seed(0)
+            prepared = task.prepare([copy.deepcopy(self.sample) for _ in range(4)], training=True)
+            batches.append([(task.instruction(s), task.target(s)) for s in prepared])
+        assert batches[0] == batches[1], "prepare is not reproducible from random.seed"
+
+    def test_choices_are_distinct_text_and_hold_the_target(self):
+        task = self.build()
+        prepared = task.prepare([copy.deepcopy(self.sample)], training=False)[0]
+        choices = task.choices(prepared)
+        if choices is None:
+            pytest.skip("this task generates free text")
+        assert choices and all(isinstance(c, str) and c for c in choices) and len(set(choices)) == len(choices)
+        assert task.postprocess(task.target(prepared)) in choices
 
 
 def _to_dtype(value: Any, dtype: torch.dtype) -> Any:
