@@ -5,7 +5,8 @@
 - ``toy-llm``: a Llama-architecture causal LM built from a config with random weights and a
   byte-level tokenizer; any shape (a Vicuna-7B shape builds on the meta device for
   ``slam inspect``).
-- ``asr``: the speech-recognition task head.
+- task heads ``asr``, ``contextual-asr``, ``aac``, ``mc``, ``vsr`` and ``st`` (configs in
+  :mod:`slam_core.tasks.configs`, heads in :mod:`slam_core.tasks`; see docs/tasks.md).
 
 This module imports no torch; the factories do.
 """
@@ -18,6 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slam_core.hookspecs import hookimpl
 from slam_core.records import API_VERSION, ComponentSpec
+from slam_core.tasks.configs import (
+    AACTaskConfig,
+    ASRTaskConfig,
+    ContextualASRTaskConfig,
+    MCTaskConfig,
+    STTaskConfig,
+    VSRTaskConfig,
+)
 
 
 class ToyEncoderConfig(BaseModel):
@@ -64,15 +73,6 @@ class ToyLLMConfig(BaseModel):
         return self
 
 
-class ASRTaskConfig(BaseModel):
-    """Transcribe speech: instruction in, transcript out."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["asr"] = "asr"
-    prompt: str = "Transcribe speech to text."
-    lowercase_target: bool = False
-
-
 @hookimpl
 def slam_encoders() -> list[ComponentSpec]:
     return [
@@ -99,10 +99,26 @@ def slam_llms() -> list[ComponentSpec]:
     ]
 
 
+#: (name, config, factory, description) of each built-in task head.
+_TASK_HEADS = [
+    ("asr", ASRTaskConfig, "slam_core.tasks.asr:ASRTask", "speech recognition (WER)"),
+    (
+        "contextual-asr",
+        ContextualASRTaskConfig,
+        "slam_core.tasks.contextual_asr:ContextualASRTask",
+        "ASR biased by per-utterance word lists: pseudo-hotwords in training, first-pass filter in decoding "
+        "(WER, B-WER, U-WER)",
+    ),
+    ("aac", AACTaskConfig, "slam_core.tasks.aac:AACTask", "audio captioning, several references (CIDEr-D, SPIDEr)"),
+    ("mc", MCTaskConfig, "slam_core.tasks.mc:MCTask", "music classification over a closed label set (accuracy, F1)"),
+    ("vsr", VSRTaskConfig, "slam_core.tasks.vsr:VSRTask", "visual speech recognition / lip reading (WER)"),
+    ("st", STTaskConfig, "slam_core.tasks.st:STTask", "speech translation (BLEU)"),
+]
+
+
 @hookimpl
 def slam_task_heads() -> list[ComponentSpec]:
     return [
-        ComponentSpec(
-            "asr", ASRTaskConfig, "slam_core.tasks.asr:ASRTask", api=API_VERSION, description="speech recognition (WER)"
-        )
+        ComponentSpec(name, config, factory, api=API_VERSION, description=description)
+        for name, config, factory, description in _TASK_HEADS
     ]

@@ -132,7 +132,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from slam_core.infer.evaluate import evaluate
+    from slam_core.infer.evaluate import evaluate, parse_scoring_options
 
     if args.metrics:
         metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
@@ -140,7 +140,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from slam_core.model import build_component
 
         metrics = list(build_component("task", _load(args).task).metrics)
-    report = evaluate(args.hypotheses, metrics, args.output)
+    report = evaluate(args.hypotheses, metrics, args.output, **parse_scoring_options(args.option))
     for name, value in report["metrics"].items():
         print(f"{name}: {value:.4f}")
     return 0
@@ -213,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--spec", help="score with the metrics of this spec's task")
     choice.add_argument("--metrics", help="comma-separated metric names, e.g. wer,cer")
     scoring.add_argument("--output", help="metrics JSON to write")
+    scoring.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a scoring option, e.g. bleu_tokenize=zh or biasing_key=rare_words (repeatable)",
+    )
     scoring.set_defaults(run=cmd_eval)
 
     demo = commands.add_parser("demo", help="train the embedded demo, report its WER, transcribe a wav")
@@ -227,7 +234,7 @@ USER_ERRORS = {
     "slam_core.audio": ["AudioError"],
     "slam_core.overrides": ["OverrideError"],
     "slam_core.data.errors": ["DataError"],
-    "slam_core.infer.evaluate": ["HypothesesError"],
+    "slam_core.infer.evaluate": ["HypothesesError", "ScoringOptionError"],
     "slam_core.infer.weights": ["WeightsError"],
     "slam_core.metrics.errors": ["MetricUnavailable", "UnknownMetricError"],
     "slam_core.train.io": ["CheckpointError"],

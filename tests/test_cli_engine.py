@@ -51,6 +51,17 @@ def test_eval_with_named_metrics(workdir, capsys):
     assert "wer: 0.5000" in out and "cer: 0.3333" in out
 
 
+def test_eval_options_reach_the_metrics(workdir, capsys):
+    record = {"key": "a", "hypothesis": "Hello, world", "target": "hello world", "rare": ["world"]}
+    (workdir / "h.jsonl").write_text(json.dumps(record) + "\n")
+    assert main(["eval", "h.jsonl", "--metrics", "wer"]) == 0
+    assert "wer: 0.0000" in capsys.readouterr().out
+    assert main(["eval", "h.jsonl", "--metrics", "wer", "--option", "normalize=none"]) == 0
+    assert "wer: 0.5000" in capsys.readouterr().out  # "Hello," is not "hello" without the normaliser
+    assert main(["eval", "h.jsonl", "--metrics", "b_wer", "--option", "biasing_key=rare"]) == 0
+    assert "b_wer: 0.0000" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -59,6 +70,8 @@ def test_eval_with_named_metrics(workdir, capsys):
         (["infer", "spec.yaml", "--output", "h.jsonl", "--manifest", "missing.jsonl"], "missing.jsonl"),
         (["eval", "none.jsonl", "--metrics", "wer"], "no such hypotheses file"),
         (["eval", "h.jsonl", "--metrics", "werr"], "werr"),
+        (["eval", "h.jsonl", "--metrics", "wer", "--option", "normalise=none"], "KEY one of normalize"),
+        (["eval", "h.jsonl", "--metrics", "wer", "--option", "normalize"], "expected KEY=VALUE"),
     ],
 )
 def test_bad_input_is_one_message_and_exit_2(workdir, capsys, argv, message):

@@ -10,8 +10,8 @@ import pytest
 import soundfile
 import yaml
 
-from slam_core.infer.evaluate import evaluate
 from slam_core.infer.decode import decode
+from slam_core.infer.evaluate import evaluate
 from slam_core.inspect import inspect_spec
 from slam_core.spec import load_spec, validate_spec
 from slam_core.train import train

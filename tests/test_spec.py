@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -504,6 +506,8 @@ positive = st.integers(1, 4096)
 finite = {"allow_nan": False, "allow_infinity": False}
 #: text a YAML round trip keeps (PyYAML folds some control characters such as NEL, a YAML quirk)
 texts = st.text(st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), max_size=30)
+#: Prompts are templates ({slots}); literal braces are doubled.
+prompts = texts.map(lambda text: text.replace("{", "{{").replace("}", "}}"))
 identifiers = st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True)
 
 
@@ -560,7 +564,7 @@ valid_specs = st.fixed_dictionaries(
         "encoder": toy_encoders(),
         "projector": sections({"type": st.just("linear-projector")}, {"k": st.integers(1, 64), "hidden_dim": positive}),
         "llm": toy_llms(),
-        "task": sections({"type": st.just("asr")}, {"prompt": texts, "lowercase_target": st.booleans()}),
+        "task": sections({"type": st.just("asr")}, {"prompt": prompts, "lowercase_target": st.booleans()}),
     },
     optional={
         "name": texts,
@@ -651,5 +655,9 @@ def test_near_misses_get_a_suggestion(installed, data):
     if typo == name:
         return
     line = problem_at(problems_of({**MINIMAL, section: {"type": typo}}), f"{section}.type")
-    assert f"Did you mean {name!r}?" in line
+    suggested = re.search(r"Did you mean '([^']+)'\?", line)
+    assert suggested, line
+    # the suggestion is the intended name, or another installed name at least as close (sr: asr or vsr)
+    closeness = difflib.SequenceMatcher(None, typo, suggested.group(1)).ratio()
+    assert closeness >= difflib.SequenceMatcher(None, typo, name).ratio()
     assert repr(typo) in line

@@ -56,14 +56,16 @@ def decode(
                 if sample["key"] in seen:  # padding repeats a sample on the last step of a sharded run
                     continue
                 seen.add(sample["key"])
-                handle.write(json.dumps(_record(sample, hypothesis), ensure_ascii=False) + "\n")
+                handle.write(json.dumps(_record(sample, hypothesis, model.task), ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, output)
     return output
 
 
-def _record(sample: dict[str, Any], hypothesis: str) -> dict[str, Any]:
+def _record(sample: dict[str, Any], hypothesis: str, task) -> dict[str, Any]:
     record = {"key": sample["key"], "hypothesis": hypothesis}
     record.update({name: value for name, value in sample.items() if name not in DROPPED_FIELDS and name != "key"})
+    if "target" in sample:
+        record["references"] = task.references(sample)  # what `slam eval` scores against
     return record

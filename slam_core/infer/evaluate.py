@@ -13,8 +13,34 @@ class HypothesesError(ValueError):
     """A hypotheses file that cannot be scored; the message names the file and line."""
 
 
+class ScoringOptionError(ValueError):
+    """A ``--option KEY=VALUE`` of ``slam eval`` that is malformed or names no scoring option."""
+
+
+def parse_scoring_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (values read as YAML scalars: ``labels=[a, b]`` is a list) checked against
+    the metrics' options (``slam_core.metrics.registry.DEFAULT_OPTIONS``)."""
+    import yaml
+
+    from slam_core.metrics.registry import DEFAULT_OPTIONS
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or key not in DEFAULT_OPTIONS:
+            raise ScoringOptionError(
+                f"--option {pair!r}: expected KEY=VALUE with KEY one of {', '.join(DEFAULT_OPTIONS)}"
+            )
+        try:
+            options[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ScoringOptionError(f"--option {pair!r}: the value is not a YAML scalar or list: {exc}") from None
+    return options
+
+
 def read_hypotheses(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a hypotheses jsonl; each needs ``hypothesis`` and a reference ``target``."""
+    """The records of a hypotheses jsonl; each needs ``hypothesis`` and ``references`` (as ``slam infer``
+    writes them: the task's references, e.g. several captions) or a reference ``target``."""
     path = Path(path)
     if not path.is_file():
         raise HypothesesError(f"{path}: no such hypotheses file (write one with `slam infer`)")
@@ -27,6 +53,8 @@ def read_hypotheses(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             raise HypothesesError(f"{path}:{number}: not JSON: {exc.msg}") from None
         missing = [field for field in ("hypothesis", "target") if field not in record]
+        if "references" in record and missing == ["target"]:
+            missing = []
         if missing:
             raise HypothesesError(f"{path}:{number}: missing {', '.join(missing)} (a reference is needed to score)")
         records.append(record)
@@ -43,7 +71,7 @@ def evaluate(hypotheses: str | Path, metrics: Sequence[str], output: str | Path 
     results = score(
         list(metrics),
         [record["hypothesis"] for record in records],
-        [record["target"] for record in records],
+        [record.get("references", record.get("target")) for record in records],
         samples=records,
         **options,
     )

@@ -1,30 +1,23 @@
-"""The ``asr`` task head: an instruction prompt and the transcript as target."""
+"""The ``asr`` task head: an instruction prompt and the transcript as target (metric ``wer``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slam_core.builtin import ASRTaskConfig
-from slam_core.components import TaskHead
+from slam_core.tasks.base import PromptedTask
+from slam_core.tasks.configs import ASRTaskConfig
 
 
-class ASRTask(TaskHead):
-    """Speech recognition; samples carry their transcript under ``target``."""
+class TranscriptionTask(PromptedTask):
+    """Transcription: samples carry their transcript under ``target`` (lower-cased with ``lowercase_target``)."""
 
-    metrics = ("wer",)
-
-    def __init__(self, config: ASRTaskConfig):
-        self.config = config
-
-    def instruction(self, sample: dict[str, Any]) -> str:
-        return self.config.prompt
+    default_metrics = ("wer",)
+    config: ASRTaskConfig
 
     def target(self, sample: dict[str, Any]) -> str:
-        try:
-            text = sample["target"]
-        except KeyError:
-            raise KeyError(f"asr sample {sample.get('key', '<no key>')!r} has no 'target' transcript") from None
+        text = self.text_field(sample, "target", "the transcript")
         return text.lower() if self.config.lowercase_target else text
 
-    def postprocess(self, text: str) -> str:
-        return " ".join(text.split())
+
+class ASRTask(TranscriptionTask):
+    """Speech recognition."""
