@@ -122,7 +122,8 @@ def unknown_component_message(registry: Registry, kind: str, name: object) -> st
     installed = registry.names(kind)
     parts = [f"unknown {kind} type {name!r}."]
     parts.append(f"Installed {kind} types: {', '.join(installed)}." if installed else f"No {kind} plugin is installed.")
-    close = difflib.get_close_matches(str(name), installed, n=1)
+    # one wrong letter of a two-letter name (mc -> bc) is a 0.5 match: short names get a lower bar
+    close = difflib.get_close_matches(str(name), installed, n=1, cutoff=0.5 if len(str(name)) <= 3 else 0.6)
     if close:
         parts.append(f"Did you mean {close[0]!r}?")
     package = KNOWN_PACKAGES.get((kind, str(name)))
