@@ -6,10 +6,14 @@ callable), never the model.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
-from collections.abc import Callable, Sequence
+import random
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -30,7 +34,11 @@ Item = tuple[str, feature_batch.Features | None, dict[str, Any]]
 class SampleDataset(Dataset):
     """``dataset[i] -> (key, features, sample)``: reads entry ``i``'s media and runs the preprocessor on it.
 
-    ``modality`` (the encoder's) says what is read: see :mod:`slam_core.data.media`.
+    ``modality`` (the encoder's) says what is read: see :mod:`slam_core.data.media`. The
+    preprocessor runs with Python's, NumPy's and torch's generators seeded from ``seed``, the
+    :attr:`epoch` and the sample's key (and the caller's generator states put back after), so a
+    random augmentation of a sample depends on nothing else: not the worker that loads it, not
+    the number of workers, not whether the run was resumed mid-epoch.
 
     A sample whose audio fails (unreadable, or refused by the preprocessor's checks) raises
     :class:`BadSampleError`, or with ``skip_bad`` is logged and returned with features ``None``.
@@ -43,6 +51,7 @@ class SampleDataset(Dataset):
         *,
         skip_bad: bool,
         modality: Modality = "audio",
+        seed: int = 0,
     ):
         if isinstance(preprocessor, torch.nn.Module):
             raise TypeError(
@@ -53,6 +62,8 @@ class SampleDataset(Dataset):
         self.preprocessor = preprocessor
         self.skip_bad = skip_bad
         self.modality = modality
+        self.seed = seed
+        self.epoch = 0  # set by the batches before each epoch's DataLoader starts its workers
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -61,7 +72,8 @@ class SampleDataset(Dataset):
         entry = self.entries[index]
         try:
             raw = read_raw(entry, self.modality)
-            features = feature_batch.as_features(self.preprocessor(raw))
+            with _seeded(sample_seed(self.seed, self.epoch, entry.key)):
+                features = feature_batch.as_features(self.preprocessor(raw))
             if _empty(features):
                 raise AudioError("the preprocessor made no feature frames")
         except AudioError as exc:
@@ -71,6 +83,23 @@ class SampleDataset(Dataset):
             logger.warning("skipping a bad sample (data.bad_samples: skip): %s", message)
             return entry.key, None, dict(entry.fields)
         return entry.key, features, dict(entry.fields)
+
+
+def sample_seed(seed: int, epoch: int, key: str) -> int:
+    """The seed of one sample's preprocessing in one epoch (64 bits of a SHA-256)."""
+    digest = hashlib.sha256(f"{seed}\t{epoch}\t{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    from slam_core.train import rng
+
+    with rng.isolated():
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        yield
 
 
 def collate(items: Sequence[Item]) -> dict[str, Any]:

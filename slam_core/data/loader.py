@@ -90,6 +90,7 @@ class Batches:
         self._position = start
         pending = list(self.skipped) if start == 0 and self.rank == 0 else []
         if start < len(plan):
+            self.dataset.epoch = self._epoch  # the workers fork with it: augmentation seeds follow the epoch
             loader = DataLoader(
                 self.dataset,
                 batch_sampler=plan[start:],
@@ -198,7 +199,9 @@ def manifest_batches(
         shuffle=shuffle,
         seed=seed,
     )
-    dataset = SampleDataset(index.entries, preprocessor, skip_bad=data.bad_samples == "skip", modality=modality)
+    dataset = SampleDataset(
+        index.entries, preprocessor, skip_bad=data.bad_samples == "skip", modality=modality, seed=seed
+    )
     return Batches(
         dataset,
         planner,
