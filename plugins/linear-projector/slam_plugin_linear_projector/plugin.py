@@ -1,4 +1,4 @@
-"""Registers ``linear-projector`` with SLAM (imports no torch)."""
+"""Registers ``linear-projector`` and ``conv1d-projector`` with SLAM (imports no torch)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,15 @@ class LinearProjectorConfig(BaseModel):
     hidden_dim: int = Field(2048, gt=0, description="width of the MLP's hidden layer")
 
 
+class Conv1dProjectorConfig(BaseModel):
+    """Conv1d(D → D, kernel k, stride k) → ReLU → Linear(D → hidden) → ReLU → Linear(hidden → D_llm)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["conv1d-projector"] = "conv1d-projector"
+    k: int = Field(5, gt=0, description="encoder frames per LLM position (the convolution's kernel and stride)")
+    hidden_dim: int = Field(2048, gt=0, description="width of the MLP's hidden layer")
+
+
 @hookimpl
 def slam_projectors() -> list[ComponentSpec]:
     return [
@@ -28,5 +37,12 @@ def slam_projectors() -> list[ComponentSpec]:
             factory="slam_plugin_linear_projector.projector:LinearProjector",
             api="1.0",  # the contract version this plugin was written for
             description="concatenate k frames, 2-layer MLP (SLAM-LLM's linear projector)",
-        )
+        ),
+        ComponentSpec(
+            name="conv1d-projector",
+            config=Conv1dProjectorConfig,
+            factory="slam_plugin_linear_projector.projector:Conv1dProjector",
+            api="1.0",
+            description="strided Conv1d over k frames, 2-layer MLP (SLAM-LLM's cov1d-linear projector)",
+        ),
     ]

@@ -1,0 +1,1 @@
+"""SLAM plugin: the AV-HuBERT lip-reading / audio-visual speech encoder (``type: av-hubert``)."""
