@@ -9,41 +9,12 @@ layers of self-attention and a GELU feed-forward. Parameter names follow fairseq
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from slam_core.layers import DropLastFrame, WeightNormConv1d
 from slam_plugin_av_hubert.plugin import AVHubertShape
-
-
-class WeightNormConv1d(nn.Module):
-    """Grouped ``Conv1d(dim, dim, kernel, padding=kernel // 2)`` with kernel ``weight_g * weight_v / |weight_v|``."""
-
-    def __init__(self, dim: int, kernel_size: int, groups: int):
-        super().__init__()
-        self.groups, self.padding = groups, kernel_size // 2
-        direction = torch.empty(dim, dim // groups, kernel_size)
-        nn.init.normal_(direction, 0.0, math.sqrt(4.0 / (kernel_size * dim)))  # fairseq's init
-        self.weight_v = nn.Parameter(direction)
-        self.weight_g = nn.Parameter(self._tap_norm(direction).detach().clone())
-        self.bias = nn.Parameter(torch.zeros(dim))
-
-    @staticmethod
-    def _tap_norm(weight: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.vector_norm(weight, dim=(0, 1), keepdim=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight_v * (self.weight_g / self._tap_norm(self.weight_v))
-        return F.conv1d(x, weight, self.bias, padding=self.padding, groups=self.groups)
-
-
-class TrimLast(nn.Module):
-    """Drops the frame an even kernel with ``padding = kernel // 2`` adds (fairseq's ``SamePad``)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[..., :-1]
 
 
 def _gelu_fp32(x: torch.Tensor) -> torch.Tensor:
@@ -116,8 +87,10 @@ class TransformerEncoder(nn.Module):
     ):
         super().__init__()
         dim = shape.encoder_embed_dim
-        trim = [TrimLast()] if shape.conv_pos % 2 == 0 else []
-        self.pos_conv = nn.Sequential(WeightNormConv1d(dim, shape.conv_pos, shape.conv_pos_groups), *trim, nn.GELU())
+        trim = [DropLastFrame()] if shape.conv_pos % 2 == 0 else []
+        self.pos_conv = nn.Sequential(
+            WeightNormConv1d(dim, shape.conv_pos, shape.conv_pos_groups, init="fairseq"), *trim, nn.GELU()
+        )
         self.layers = nn.ModuleList(
             EncoderLayer(shape, dropout, attention_dropout, activation_dropout) for _ in range(num_layers)
         )

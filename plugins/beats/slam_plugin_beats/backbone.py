@@ -12,35 +12,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from slam_core.layers import DropLastFrame, WeightNormConv1d
 from slam_plugin_beats.attention import RelativePositionBias, RelPosSelfAttention
 from slam_plugin_beats.plugin import BeatsShape
-
-
-class WeightNormConv1d(nn.Module):
-    """Grouped Conv1d whose kernel is ``weight_g · weight_v / ‖weight_v‖``, the norm taken per kernel tap."""
-
-    def __init__(self, channels: int, kernel_size: int, groups: int):
-        super().__init__()
-        self.groups, self.padding = groups, kernel_size // 2
-        conv = nn.Conv1d(channels, channels, kernel_size, groups=groups)
-        self.weight_v = nn.Parameter(conv.weight.detach().clone())
-        self.weight_g = nn.Parameter(self._norm(self.weight_v).detach().clone())
-        self.bias = nn.Parameter(conv.bias.detach().clone())
-
-    @staticmethod
-    def _norm(weight: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.vector_norm(weight, dim=(0, 1), keepdim=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight_v * (self.weight_g / self._norm(self.weight_v))
-        return F.conv1d(x, weight, self.bias, padding=self.padding, groups=self.groups)
-
-
-class DropLastFrame(nn.Module):
-    """Removes the extra frame an even kernel with ``padding = kernel // 2`` adds (``[B, C, T+1] -> [B, C, T]``)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[..., :-1]
 
 
 class _ScaleGradient(torch.autograd.Function):
