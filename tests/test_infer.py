@@ -54,6 +54,14 @@ def test_decode_writes_one_record_per_sample_with_its_fields(tmp_path, manifest)
     assert not list((tmp_path / "out").glob(".tmp-*"))
 
 
+def test_hypotheses_come_in_the_manifests_order_whatever_the_batching(tmp_path, manifest):
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(reversed(lines)) + "\n")  # longest first: bucketing reorders the batches
+    spec = validate_spec(tiny_spec(manifest, batch_size=1))
+    output = decode(spec, tmp_path / "hyps.jsonl", device="cpu")
+    assert [json.loads(line)["key"] for line in output.read_text().splitlines()] == ["c", "b", "a"]
+
+
 def test_decode_equals_generating_each_sample_with_the_model(tmp_path, manifest):
     """The batched decode gives the text the model generates for each sample alone."""
     from slam_core.data.audiofile import read_audio

@@ -47,16 +47,17 @@ def decode(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".tmp-{output.name}")
-    seen: set[str] = set()
+    records: dict[str, dict[str, Any]] = {}
+    for batch in batches:
+        batch = batch.to(device)
+        hypotheses = model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
+        for sample, hypothesis in zip(batch.samples, hypotheses, strict=True):
+            # the first decode of a key wins: padding repeats a sample on the last step of a sharded run
+            records.setdefault(sample["key"], _record(sample, hypothesis, model.task))
+    order = [entry.key for entry in batches.dataset.entries if entry.key in records]  # the manifest's order
     with open(temporary, "w", encoding="utf-8") as handle:
-        for batch in batches:
-            batch = batch.to(device)
-            hypotheses = model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
-            for sample, hypothesis in zip(batch.samples, hypotheses, strict=True):
-                if sample["key"] in seen:  # padding repeats a sample on the last step of a sharded run
-                    continue
-                seen.add(sample["key"])
-                handle.write(json.dumps(_record(sample, hypothesis, model.task), ensure_ascii=False) + "\n")
+        for key in order:
+            handle.write(json.dumps(records[key], ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, output)
