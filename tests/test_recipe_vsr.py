@@ -125,3 +125,36 @@ def test_prepare_data_names_what_is_missing(tmp_path, capsys):
     (lrs3 / "433h_data" / "test.wrd").write_text("")
     assert prepare.main(["--lrs3", str(lrs3), "--output-dir", str(tmp_path / "out"), "--skip-missing"]) == 2
     assert "test.tsv has 1 clips but" in capsys.readouterr().err
+
+
+def test_the_recipe_tiny_trains_on_prepared_lrs3_then_decodes_and_scores(tmp_path):
+    """The recipe's spec with tiny shapes of the same components, on prepare_data.py's manifests of real mp4s."""
+    from slam_core.infer.decode import decode
+    from slam_core.infer.evaluate import evaluate
+    from slam_core.spec import validate_spec
+    from slam_core.train import train
+
+    lrs3 = fake_lrs3(tmp_path / "lrs3")
+    assert load_prepare().main(["--lrs3", str(lrs3), "--output-dir", str(tmp_path / "data")]) == 0
+    document = yaml.safe_load(RECIPE.read_text())
+    shape = {"encoder_layers": 1, "encoder_embed_dim": 16, "encoder_ffn_embed_dim": 24, "encoder_attention_heads": 2}
+    document["encoder"]["overrides"] = {**shape, "conv_pos": 4, "conv_pos_groups": 2, "resnet_widths": [4, 4, 8, 8]}
+    document["projector"].update(k=2, hidden_dim=16)
+    document["llm"] = {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64}
+    document["peft"].update(r=2, alpha=4)
+    document["data"].update(
+        train_manifest=str(tmp_path / "data" / "train.jsonl"),
+        valid_manifest=None,
+        test_manifest=str(tmp_path / "data" / "test.jsonl"),
+        batch_size=2,
+        num_workers=0,
+    )
+    document["train"].update(dtype="fp32", epochs=2, max_steps=None, warmup_steps=1, eval_every_steps=None)
+    document["train"].update(best_metric="loss", save_every_steps=None)  # no valid split in the fake LRS3
+    document["infer"].update(batch_size=1, max_new_tokens=4, num_beams=1)
+    spec = validate_spec(document)
+    result = train(spec, run_dir=tmp_path / "run")
+    assert result.step == 2 and all(np.isfinite(list(result.losses.values())))
+    hypotheses = decode(spec, tmp_path / "hyp.jsonl", checkpoint=result.last_checkpoint)
+    assert [json.loads(line)["key"] for line in Path(hypotheses).read_text().splitlines()] == ["test/spk2/00003"]
+    assert evaluate(hypotheses, list(spec.task.metrics or ["wer"]))["count"] == 1
