@@ -551,7 +551,7 @@ def test_deny_wins_over_allow(site, monkeypatch):
     monkeypatch.setenv("SLAM_PLUGINS_ALLOW", "lora,linear-projector")
     monkeypatch.setenv("SLAM_PLUGINS_DENY", "lora")
     registry = plugins.registry()
-    assert registry.names("peft") == [] and registry.names("projector") == ["linear-projector"]
+    assert registry.names("peft") == [] and registry.names("projector") == ["conv1d-projector", "linear-projector"]
 
 
 # --- the cache ----------------------------------------------------------------------------------------
