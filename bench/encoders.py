@@ -1,4 +1,4 @@
-"""Encoder throughput: audio seconds processed per wall-clock second, per installed encoder.
+"""Encoder throughput: seconds of audio (or lip video) processed per wall-clock second, per installed encoder.
 
 Run: HF_HUB_OFFLINE=1 .venv/bin/python bench/encoders.py [--seconds 10 --batch 4 --repeat 3]
 
@@ -14,11 +14,14 @@ import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 
+from slam_core import features as feature_ops
 from slam_core import plugins
 from slam_core.audio import RawAudio
 from slam_core.model import build_component
+from slam_core.video import RawAudioVisual, RawVideo
 
 #: type -> small config (real width, 2 layers); types that are not installed are skipped.
 SMALL_CONFIGS = {
@@ -26,7 +29,22 @@ SMALL_CONFIGS = {
     "whisper": {"size": "tiny", "encoder_layers": 2},
     "beats": {"encoder_layers": 2},
     "mert": {"size": "95m", "overrides": {"num_hidden_layers": 2}},
+    "av-hubert": {"size": "base", "modality": "video", "overrides": {"encoder_layers": 2}},
 }
+#: Lip crops as av_hubert's preparation stores them: 96 x 96 grayscale at 25 fps.
+CROP, FPS, AUDIO_RATE = 96, 25.0, 16000
+
+
+def raw_clip(modality: str, rate: int, seconds: float, generator: torch.Generator):
+    """A random clip of ``seconds`` in the form the data pipeline gives an encoder of ``modality``."""
+    audio = RawAudio(0.1 * torch.randn(int(seconds * AUDIO_RATE), generator=generator), AUDIO_RATE)
+    frames = torch.randint(0, 256, (int(seconds * FPS), CROP, CROP), generator=generator, dtype=torch.uint8)
+    video = RawVideo(np.asarray(frames), FPS)
+    if modality == "video":
+        return video
+    if modality == "audio-visual":
+        return RawAudioVisual(video, audio)
+    return RawAudio(0.1 * torch.randn(int(seconds * rate), generator=generator), rate)
 
 
 def timed(function, repeat: int) -> float:
@@ -48,13 +66,12 @@ def measure(name: str, config: dict, seconds: float, batch: int, repeat: int, de
     encoder = build_component("encoder", spec, registry).eval()
     preprocess = encoder.preprocessor()
     generator = torch.Generator().manual_seed(0)
-    clips = [RawAudio(0.1 * torch.randn(int(seconds * encoder.sample_rate), generator=generator), encoder.sample_rate)]
-    clips = clips * batch
+    clips = [raw_clip(encoder.modality, encoder.sample_rate, seconds, generator)] * batch
     preprocess_s = timed(lambda: [preprocess(clip) for clip in clips], repeat)
-    features = torch.stack([preprocess(clip) for clip in clips]).to(device)
-    lengths = torch.full((batch,), features.shape[1], device=device)
+    features, lengths = feature_ops.pad([feature_ops.as_features(preprocess(clip)) for clip in clips])
+    features = feature_ops.apply(features, lambda tensor: tensor.to(device=device, dtype=dtype))
+    lengths = lengths.to(device)
     encoder = encoder.to(device=device, dtype=dtype)
-    features = features.to(dtype)
     with torch.inference_mode():
         forward_s = timed(lambda: encoder(features, lengths), repeat)
     audio = seconds * batch
@@ -82,7 +99,7 @@ def main() -> None:
         for name, config in SMALL_CONFIGS.items()
         if name in installed
     ]
-    print(f"clips: {args.batch} x {args.seconds:g} s; throughput in audio seconds per second (median of {args.repeat})")
+    print(f"clips: {args.batch} x {args.seconds:g} s; throughput in media seconds per second (median of {args.repeat})")
     print(f"{'encoder':<12} {'device':<15} {'params M':>9} {'preprocess':>11} {'forward':>10} {'fwd/toy':>8}")
     for row in rows:
         toy = next((r for r in rows if r["encoder"] == "toy-encoder" and r["device"] == row["device"]), None)
