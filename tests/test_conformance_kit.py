@@ -142,6 +142,41 @@ SCENARIOS = {
             factory = Greedy
             config = {"r": 2, "alpha": 4, "dropout": 0.0}
         """,
+    "TestMutating": """
+        import secrets
+
+        from slam_core.testing import TaskHeadConformance
+        from slam_core.tasks.asr import ASRTask
+
+        class MutatingTask(ASRTask):
+            def prepare(self, samples, *, training):
+                for sample in samples:
+                    sample["target"] = sample["target"].upper()  # changes the caller's dicts
+                return list(samples)
+
+        class TestMutating(TaskHeadConformance):
+            component_name = "asr"
+            factory = MutatingTask
+
+        class UnseededTask(ASRTask):
+            def prepare(self, samples, *, training):
+                return [{**s, "hint": str(secrets.randbelow(10**6))} for s in samples]
+
+            def instruction(self, sample):
+                return f"Transcribe. {sample.get('hint', '')}"
+
+        class TestUnseeded(TaskHeadConformance):
+            component_name = "asr"
+            factory = UnseededTask
+
+        class WrongChoicesTask(ASRTask):
+            def choices(self, sample):
+                return ["yes", "no", "yes"]
+
+        class TestWrongChoices(TaskHeadConformance):
+            component_name = "asr"
+            factory = WrongChoicesTask
+        """,
 }
 
 _verdicts: dict[str, dict[str, set[str]]] = {}
@@ -186,6 +221,15 @@ def test_a_correct_component_passes_every_contract_test(pytester):
         ("TestLeaky", {"test_batch_equals_each_sample_alone"}),
         ("TestUnused", {"test_gradients_flow_exactly_where_trainable"}),
         ("TestLax", {"test_config_forbids_unknown_fields"}),
+        (
+            "TestMutating",
+            {
+                "test_prepare_returns_new_samples_and_leaves_the_batch_alone[True]",
+                "test_prepare_returns_new_samples_and_leaves_the_batch_alone[False]",
+            },
+        ),
+        ("TestUnseeded", {"test_prepare_draws_only_from_pythons_random"}),
+        ("TestWrongChoices", {"test_choices_are_distinct_text_and_hold_the_target"}),
     ],
 )
 def test_a_deliberately_wrong_component_fails_exactly_its_contract(pytester, test_class, expected_failures):
