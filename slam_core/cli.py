@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = _load(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     resume = args.resume if args.resume is not None else not args.fresh
-    scorer = task_scorer(spec) if args.score else None
+    scorer = task_scorer(spec) if args.score or _best_metric_needs_scoring(spec) else None
     result = train(spec, run_dir=args.run_dir, resume=resume, scorer=scorer)
     if int(os.environ.get("RANK", "0")) == 0:
         print(
@@ -111,6 +111,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"best {result.best_checkpoint}"
         )
     return 0
+
+
+def _best_metric_needs_scoring(spec) -> bool:
+    """Whether ``train.best_metric`` is one of the task's metrics, measured on a valid split: then
+    validation decodes and scores without ``--score``."""
+    from slam_core.model import build_component
+
+    if spec.data.valid_manifest is None or spec.train.best_metric is None:
+        return False
+    return spec.train.best_metric in build_component("task", spec.task).metrics
 
 
 def task_scorer(spec):

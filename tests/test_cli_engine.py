@@ -101,6 +101,17 @@ def test_train_then_decode_the_trained_checkpoint(workdir, capsys):
     assert "checkpoints of an earlier run" in capsys.readouterr().err
 
 
+def test_a_task_metric_as_best_metric_turns_on_scoring_without_the_flag(workdir, capsys):
+    argv = [
+        "train", "spec.yaml", "--run-dir", "run", "--set", "data.train_manifest=test.jsonl",
+        "--set", "data.valid_manifest=test.jsonl", "--set", "train.best_metric=wer", "--set", "train.max_steps=1",
+        "--set", "train.dtype=fp32",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    best = json.loads((workdir / "run" / "checkpoints" / "best.json").read_text())
+    assert best["metric"] == "wer" and "checkpoint" in json.dumps(best)
+
+
 def test_a_best_metric_that_validation_never_reports_is_refused_before_training(workdir, capsys):
     argv = ["train", "spec.yaml", "--run-dir", "run", "--set", "data.train_manifest=test.jsonl"]
     assert main([*argv, "--set", "train.best_metric=wer"]) == 2
