@@ -23,22 +23,11 @@ from slam_core.model import ContractError, SlamModel, TextInputs, build_componen
 from slam_core.spec import validate_spec
 from slam_core.splice import IGNORE_INDEX
 from slam_core.toy import ToyEncoder
+from slam_core.train.testing_data import TOY_SPEC
 
-N_MELS, K = 8, 2
-SPEC = {
-    "encoder": {"type": "toy-encoder", "n_mels": N_MELS, "dim": 16, "layers": 1, "heads": 2},
-    "projector": {"type": "linear-projector", "k": K, "hidden_dim": 32},
-    "llm": {
-        "type": "toy-llm",
-        "hidden_size": 32,
-        "num_layers": 2,
-        "num_heads": 4,
-        "intermediate_size": 64,
-        "vocab_size": 320,
-    },
-    "peft": {"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
-    "task": {"type": "asr"},
-}
+#: The component sections of the smallest test pipeline (toy encoder, linear projector, toy LLM, LoRA, asr).
+SPEC = {section: TOY_SPEC[section] for section in ("encoder", "projector", "llm", "peft", "task")}
+N_MELS, K = SPEC["encoder"]["n_mels"], SPEC["projector"]["k"]
 
 
 def make_spec(peft: bool = True, **train):

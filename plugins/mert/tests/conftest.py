@@ -1,8 +1,10 @@
-"""Shared fixtures of the mert plugin's tests: the parity fixture on disk (see fixtures/README.md)."""
+"""Shared fixtures of the mert plugin's tests: the parity fixture on disk (see fixtures/README.md); puts
+``tests/`` on sys.path for ``mert_testing``."""
 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+if str(FIXTURES.parent) not in sys.path:
+    sys.path.insert(0, str(FIXTURES.parent))
 
 
 @pytest.fixture(scope="session")

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from mert_testing import TINY
 
 from slam_core.model import build_model
 from slam_core.spec import validate_spec
 
 pytest.importorskip("slam_plugin_linear_projector")
-
-TINY = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "intermediate_size": 64,
-    "conv_dim": [16] * 7,
-    "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 4,
-}
 
 
 def model_and_batch(freeze_encoder: bool):

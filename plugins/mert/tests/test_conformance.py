@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mert_testing import TINY
+
 from slam_core.testing import EncoderConformance
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TINY = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "intermediate_size": 64,
-    "conv_dim": [16] * 7,
-    "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 4,
-}
 
 
 class _MERTConformance(EncoderConformance):
