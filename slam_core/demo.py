@@ -38,16 +38,6 @@ from pydantic import BaseModel, ConfigDict, Field
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "demo"
 #: Marks a folder as the demo's own run folder, so that a new run may clear what an old one wrote.
 MARKER = ".slam-demo"
-#: Shape fields of the whisper encoder config: they describe a random init and go once a checkpoint is set.
-WHISPER_SHAPE_FIELDS = (
-    "size",
-    "d_model",
-    "encoder_layers",
-    "encoder_attention_heads",
-    "encoder_ffn_dim",
-    "num_mel_bins",
-    "max_source_positions",
-)
 
 
 class CTCConfig(BaseModel):
@@ -245,7 +235,9 @@ def load_ctc_config(path: str | Path | None = None, overrides: dict[str, Any] | 
 
 def with_encoder_checkpoint(document: dict, directory: Path) -> dict:
     """The spec document with the whisper encoder loaded from ``directory`` (shape fields dropped)."""
-    encoder = {k: v for k, v in document["encoder"].items() if k not in WHISPER_SHAPE_FIELDS}
+    from slam_plugin_whisper.plugin import SHAPE_FIELDS
+
+    encoder = {k: v for k, v in document["encoder"].items() if k not in SHAPE_FIELDS}
     return {**document, "encoder": {**encoder, "path": str(directory)}}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import soundfile
+from slam_plugin_whisper.plugin import SHAPE_FIELDS
 
 from slam_core import demo
 from slam_core.data import read_manifest
@@ -54,7 +55,7 @@ def test_the_llm_stage_spec_loads_the_ctc_encoder_instead_of_a_random_one(tmp_pa
     document, _ = demo.load_demo_spec()
     staged = demo.with_encoder_checkpoint(document, tmp_path / "encoder")
     assert staged["encoder"]["path"] == str(tmp_path / "encoder")
-    assert not set(demo.WHISPER_SHAPE_FIELDS) & set(staged["encoder"])
+    assert not set(SHAPE_FIELDS) & set(staged["encoder"])
     assert staged["encoder"]["mode"] == document["encoder"]["mode"]
     assert "path" not in document["encoder"]  # the shipped document is left alone
 

@@ -10,7 +10,8 @@ from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_whisper.presets import PRESETS, SizeName, WhisperShape
 
-_SHAPE_FIELDS = (
+#: Fields that describe a random-init shape; they go once a checkpoint (``path``) is set.
+SHAPE_FIELDS = (
     "size",
     "d_model",
     "encoder_layers",
@@ -52,7 +53,7 @@ class WhisperEncoderConfig(BaseModel):
     @model_validator(mode="after")
     def _shape_is_consistent(self) -> WhisperEncoderConfig:
         if self.path is not None:
-            given = [name for name in _SHAPE_FIELDS if getattr(self, name) is not None]
+            given = [name for name in SHAPE_FIELDS if getattr(self, name) is not None]
             if given:
                 raise ValueError(
                     f"whisper: {', '.join(given)} only apply to random init (path: null); "
