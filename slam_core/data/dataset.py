@@ -93,13 +93,24 @@ def sample_seed(seed: int, epoch: int, key: str) -> int:
 
 @contextlib.contextmanager
 def _seeded(seed: int) -> Iterator[None]:
-    from slam_core.train import rng
+    """Seed Python's, NumPy's and torch's CPU generators for one sample's preprocessing.
 
-    with rng.isolated():
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        torch.manual_seed(seed)
+    In the main process (``num_workers: 0``) the caller's states are put back afterwards; a worker's
+    generators serve only its samples, each seeded anew, so there is nothing to restore (and this
+    runs once per sample, on the data path).
+    """
+    in_worker = torch.utils.data.get_worker_info() is not None
+    saved = None if in_worker else (random.getstate(), np.random.get_state(), torch.default_generator.get_state())
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.default_generator.manual_seed(seed)
+    try:
         yield
+    finally:
+        if saved is not None:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
+            torch.default_generator.set_state(saved[2])
 
 
 def collate(items: Sequence[Item]) -> dict[str, Any]:
