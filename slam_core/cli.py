@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = _load(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     resume = args.resume if args.resume is not None else not args.fresh
-    scorer = task_scorer(spec) if args.score or _best_metric_needs_scoring(spec) else None
+    scorer = task_scorer(spec, always=args.score)
     result = train(spec, run_dir=args.run_dir, resume=resume, scorer=scorer)
     if int(os.environ.get("RANK", "0")) == 0:
         print(
@@ -113,22 +113,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _best_metric_needs_scoring(spec) -> bool:
-    """Whether ``train.best_metric`` is one of the task's metrics, measured on a valid split: then
-    validation decodes and scores without ``--score``."""
-    from slam_core.model import build_component
-
-    if spec.data.valid_manifest is None or spec.train.best_metric is None:
-        return False
-    return spec.train.best_metric in build_component("task", spec.task).metrics
-
-
-def task_scorer(spec):
-    """``scorer(hypotheses, references, samples)`` with the metrics of the spec's task head."""
+def task_scorer(spec, *, always: bool):
+    """``scorer(hypotheses, references, samples)`` with the metrics of the spec's task head: when
+    ``always`` (``--score``), or when ``train.best_metric`` is one of those metrics and there is a
+    valid split to measure it on; else ``None``."""
     from slam_core.metrics import score
     from slam_core.model import build_component
 
     names = list(build_component("task", spec.task).metrics)
+    chosen = spec.data.valid_manifest is not None and spec.train.best_metric in names
+    if not (always or chosen):
+        return None
     return lambda hypotheses, references, samples: score(names, hypotheses, references, samples)
 
 
