@@ -8,7 +8,10 @@ AV-HuBERT). Video containers are decoded with ``opencv-python-headless`` (instal
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,11 +45,7 @@ def read_video(path: str, fps: float | None = None) -> RawVideo:
             raise VideoFileError(f"{path}: cannot read the frame array: {exc}") from None
         _check_array(path, frames.shape)
         return RawVideo(frames, float(fps or DEFAULT_FPS))
-    cv2 = _opencv(path)
-    capture = cv2.VideoCapture(path)
-    try:
-        if not capture.isOpened():
-            raise VideoFileError(f"{path}: OpenCV cannot open the video (unknown container or codec?)")
+    with _opened(path) as (cv2, capture):
         rate = float(capture.get(cv2.CAP_PROP_FPS)) or float(fps or DEFAULT_FPS)
         frames = []
         while True:
@@ -54,8 +53,6 @@ def read_video(path: str, fps: float | None = None) -> RawVideo:
             if not ok:
                 break
             frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame)
-    finally:
-        capture.release()
     if not frames:
         raise VideoFileError(f"{path}: no frames could be decoded (empty or corrupt video)")
     return RawVideo(np.stack(frames), rate)
@@ -69,16 +66,9 @@ def _probe(path: str, fps: float | None) -> tuple[int, float]:
             raise VideoFileError(f"{path}: cannot read the frame array header: {exc}") from None
         _check_array(path, shape)
         return shape[0], float(fps or DEFAULT_FPS)
-    cv2 = _opencv(path)
-    capture = cv2.VideoCapture(path)
-    try:
-        if not capture.isOpened():
-            raise VideoFileError(f"{path}: OpenCV cannot open the video (unknown container or codec?)")
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    with _opened(path) as (cv2, capture):
         rate = float(capture.get(cv2.CAP_PROP_FPS)) or float(fps or DEFAULT_FPS)
-    finally:
-        capture.release()
-    return count, rate
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), rate
 
 
 def _check_array(path: str, shape: tuple[int, ...]) -> None:
@@ -96,7 +86,9 @@ def _existing(path: str) -> str:
     return path
 
 
-def _opencv(path: str):
+@contextlib.contextmanager
+def _opened(path: str) -> Iterator[tuple[Any, Any]]:
+    """``(cv2, capture)`` of a video container OpenCV can open, released afterwards."""
     try:
         import cv2
     except ImportError:
@@ -104,4 +96,10 @@ def _opencv(path: str):
             f"{path}: reading video containers needs OpenCV: pip install opencv-python-headless "
             "(or store lip crops as .npy frame arrays)"
         ) from None
-    return cv2
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise VideoFileError(f"{path}: OpenCV cannot open the video (unknown container or codec?)")
+        yield cv2, capture
+    finally:
+        capture.release()
