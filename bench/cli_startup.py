@@ -15,10 +15,10 @@ import time
 
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
-    "slam plugins": [sys.executable, "-c", "from slam_core.cli import main; main(['plugins'])"],
-    "slam spec schema": [sys.executable, "-c", "from slam_core.cli import main; main(['spec', 'schema'])"],
+    "slam plugins": [sys.executable, "-c", "from slam_core.runtime.cli import main; main(['plugins'])"],
+    "slam spec schema": [sys.executable, "-c", "from slam_core.runtime.cli import main; main(['spec', 'schema'])"],
 }
-TORCH_PROBE = "import sys; from slam_core.cli import main; main(['plugins']); print('torch' in sys.modules)"
+TORCH_PROBE = "import sys; from slam_core.runtime.cli import main; main(['plugins']); print('torch' in sys.modules)"
 
 
 def median_seconds(command: list[str], repeat: int) -> float:

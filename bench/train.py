@@ -65,14 +65,14 @@ def run_one(spec: dict, run_dir: Path, mode: str) -> dict:
     validated = validate_spec(spec)
     start = time.perf_counter()
     if mode == "decode":
-        from slam_core.infer.decode import decode
+        from slam_core.runtime.infer.decode import decode
 
         output = decode(validated, run_dir / "hyps.jsonl")
         samples = len(output.read_text().splitlines())
         seconds = time.perf_counter() - start
         tokens = 0  # generated lengths vary; decode is compared on samples/s only
     else:
-        from slam_core.train import train
+        from slam_core.runtime.train import train
 
         counts = {"samples": 0, "tokens": 0, "frames": 0, "padded": 0}
         from slam_core.model import SlamModel

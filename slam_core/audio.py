@@ -6,16 +6,14 @@ from typing import Any, NamedTuple
 
 import torch
 
+from slam_core.errors import AudioError
+
 
 class RawAudio(NamedTuple):
     """A mono waveform ``[samples]`` and its sample rate in Hz."""
 
     waveform: Any
     sample_rate: int
-
-
-class AudioError(ValueError):
-    """Audio that an encoder cannot take: empty, NaN, multi-channel, wrong rate, too long."""
 
 
 def prepare_waveform(

@@ -1,12 +1,10 @@
-"""The components slam-core itself provides, registered through the ``slam.plugins`` entry point.
+"""The reference components the core itself provides (registered by :mod:`slam_core.runtime.builtin`).
 
 - ``toy-encoder``: a small log-mel + conv-subsampling + transformer encoder with random
   weights, for tests, smoke runs and plugin authors who need an encoder to test against.
 - ``toy-llm``: a Llama-architecture causal LM built from a config with random weights and a
   byte-level tokenizer; any shape (a Vicuna-7B shape builds on the meta device for
   ``slam inspect``).
-- task heads ``asr``, ``contextual-asr``, ``aac``, ``mc``, ``vsr`` and ``st`` (configs in
-  :mod:`slam_core.tasks.configs`, heads in :mod:`slam_core.tasks`; see docs/tasks.md).
 
 This module imports no torch; the factories do.
 """
@@ -19,14 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slam_core.hookspecs import hookimpl
 from slam_core.records import API_VERSION, ComponentSpec
-from slam_core.tasks.configs import (
-    AACTaskConfig,
-    ASRTaskConfig,
-    ContextualASRTaskConfig,
-    MCTaskConfig,
-    STTaskConfig,
-    VSRTaskConfig,
-)
 
 
 class ToyEncoderConfig(BaseModel):
@@ -96,29 +86,4 @@ def slam_llms() -> list[ComponentSpec]:
             api=API_VERSION,
             description="random-init Llama-architecture LM of any shape, byte tokenizer",
         )
-    ]
-
-
-#: (name, config, factory, description) of each built-in task head.
-_TASK_HEADS = [
-    ("asr", ASRTaskConfig, "slam_core.tasks.asr:ASRTask", "speech recognition (WER)"),
-    (
-        "contextual-asr",
-        ContextualASRTaskConfig,
-        "slam_core.tasks.contextual_asr:ContextualASRTask",
-        "ASR biased by per-utterance word lists: pseudo-hotwords in training, first-pass filter in decoding "
-        "(WER, B-WER, U-WER)",
-    ),
-    ("aac", AACTaskConfig, "slam_core.tasks.aac:AACTask", "audio captioning, several references (CIDEr-D, SPIDEr)"),
-    ("mc", MCTaskConfig, "slam_core.tasks.mc:MCTask", "music classification over a closed label set (accuracy, F1)"),
-    ("vsr", VSRTaskConfig, "slam_core.tasks.vsr:VSRTask", "visual speech recognition / lip reading (WER)"),
-    ("st", STTaskConfig, "slam_core.tasks.st:STTask", "speech translation (BLEU)"),
-]
-
-
-@hookimpl
-def slam_task_heads() -> list[ComponentSpec]:
-    return [
-        ComponentSpec(name, config, factory, api=API_VERSION, description=description)
-        for name, config, factory, description in _TASK_HEADS
     ]

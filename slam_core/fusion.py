@@ -17,11 +17,9 @@ from typing import Literal
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from slam_core.errors import FusionError
+
 FusionMode = Literal["time", "frame"]
-
-
-class FusionError(RuntimeError):
-    """Branches whose outputs cannot be combined as asked (e.g. different frame rates per frame)."""
 
 
 def fused_lengths(

@@ -18,16 +18,14 @@ from torch import nn
 
 from slam_core import plugins, splice
 from slam_core.components import LLM, Encoder, Modality, PEFTMethod, Projector, TaskHead
+from slam_core.errors import ContractError
 from slam_core.features import PerBranch
 from slam_core.fusion import FusionMode, fuse, fused_lengths
 from slam_core.spec import PipelineSpec
+from slam_core.video import combined_modality, for_modality
 
 #: Branch name of the spec's ``encoder``/``projector`` when ``fusion`` adds more branches.
 MAIN_BRANCH = "main"
-
-
-class ContractError(RuntimeError):
-    """A component broke its contract (e.g. returned lengths other than ``output_lengths``)."""
 
 
 @dataclass
@@ -69,8 +67,6 @@ class BranchPreprocessor:
         self.parts = dict(parts)
 
     def __call__(self, raw: Any) -> PerBranch:
-        from slam_core.data.media import for_modality
-
         return PerBranch((name, run(for_modality(raw, modality))) for name, (run, modality) in self.parts.items())
 
 
@@ -131,8 +127,6 @@ class SlamModel(nn.Module):
     @property
     def modality(self) -> Modality:
         """What the data pipeline reads for this model (audio and video branches together: audio-visual)."""
-        from slam_core.data.media import combined_modality
-
         return combined_modality({encoder.modality for _, encoder, _ in self.named_branches()})
 
     def preprocessor(self, *, training: bool = False) -> Callable[[Any], Any]:

@@ -7,11 +7,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from slam_core.errors import OverrideError
+
 _PATH = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")
-
-
-class OverrideError(ValueError):
-    """An override that is not ``dotted.path=value`` or that walks into a non-mapping."""
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

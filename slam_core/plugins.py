@@ -9,6 +9,7 @@ working. Environment variables:
 - ``SLAM_STRICT_PLUGINS=1``: any such problem raises :class:`PluginError` instead.
 - ``SLAM_PLUGINS_ALLOW=a,b``: load only these (entry-point or distribution names).
 - ``SLAM_PLUGINS_DENY=a,b``: never load these.
+- ``SLAM_PLUGINS_PREFER=a,b``: on a name clash these distributions (in this order) keep the name.
 """
 
 from __future__ import annotations
@@ -25,25 +26,17 @@ from importlib import metadata
 import pluggy
 
 from slam_core import hookspecs
+from slam_core.errors import PluginError, UnknownComponentError
 from slam_core.records import API_VERSION, ComponentSpec, RecordError, api_compatible
 
 ENTRY_POINT_GROUP = "slam.plugins"
 log = logging.getLogger("slam.plugins")
 
-#: pip packages known to provide a component type, for "did you install ...?" hints.
-KNOWN_PACKAGES: dict[tuple[str, str], str] = {
-    ("encoder", "whisper"): "slam-plugin-whisper",
-    ("encoder", "beats"): "slam-plugin-beats",
-    ("encoder", "mert"): "slam-plugin-mert",
-    ("encoder", "av-hubert"): "slam-plugin-av-hubert",
-    ("projector", "linear-projector"): "slam-plugin-linear-projector",
-    ("peft", "lora"): "slam-plugin-lora",
-    ("llm", "vicuna"): "slam-plugin-vicuna",
-}
+#: How a plugin package is conventionally named after the component type it provides (a hint only).
+PACKAGE_CONVENTION = "slam-plugin-{name}"
 
-#: Distributions of the SLAM project itself. On a name clash they keep the name and the
-#: third-party plugin is skipped, so installing a plugin can never displace a core component.
-FIRST_PARTY = frozenset({"slam-core", *KNOWN_PACKAGES.values()})
+#: The host package: entry points implemented inside it load first (see :func:`_precedence`).
+HOST_PACKAGE = __name__.partition(".")[0]
 
 
 class PluginStatus(str, enum.Enum):
@@ -53,14 +46,6 @@ class PluginStatus(str, enum.Enum):
     INVALID = "invalid"  # malformed records, unknown hooks, or a hook that raised
     INCOMPATIBLE = "incompatible"  # targets another contract API version
     CONFLICT = "conflict"  # declares a component name another plugin already provides
-
-
-class PluginError(RuntimeError):
-    """Raised in strict mode when a plugin is broken."""
-
-
-class UnknownComponentError(LookupError):
-    """A component type was asked for that no installed plugin provides."""
 
 
 @dataclass
@@ -126,9 +111,12 @@ def unknown_component_message(registry: Registry, kind: str, name: object) -> st
     close = difflib.get_close_matches(str(name), installed, n=1, cutoff=0.5 if len(str(name)) <= 3 else 0.6)
     if close:
         parts.append(f"Did you mean {close[0]!r}?")
-    package = KNOWN_PACKAGES.get((kind, str(name)))
-    if package:
-        parts.append(f"It is provided by the pip package {package}: pip install {package}")
+    elsewhere = [other for other, names in registry.components.items() if other != kind and str(name) in names]
+    if elsewhere:
+        parts.append(f"{name!r} is a {elsewhere[0]} type, not a {kind} type.")
+    elif not close and re.fullmatch(r"[a-z0-9][a-z0-9-]*", str(name)):
+        package = PACKAGE_CONVENTION.format(name=name)
+        parts.append(f"Plugins are conventionally published as {PACKAGE_CONVENTION}: pip install {package}")
     broken = [r for r in registry.problems() if (kind, str(name)) in r.components]
     parts.extend(f"(The plugin {r.label} declares it but was skipped: {r.message})" for r in broken)
     return " ".join(parts)
@@ -153,6 +141,7 @@ def registry() -> Registry:
         strict=_env_flag("SLAM_STRICT_PLUGINS"),
         allow=_env_list("SLAM_PLUGINS_ALLOW"),
         deny=_env_list("SLAM_PLUGINS_DENY"),
+        prefer=tuple(_env_order("SLAM_PLUGINS_PREFER")),
     )
 
 
@@ -162,12 +151,9 @@ def clear_cache() -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _discover(strict: bool, allow: frozenset[str], deny: frozenset[str]) -> Registry:
+def _discover(strict: bool, allow: frozenset[str], deny: frozenset[str], prefer: tuple[str, ...]) -> Registry:
     result = Registry()
-    entry_points = sorted(
-        metadata.entry_points(group=ENTRY_POINT_GROUP),
-        key=_precedence,
-    )
+    entry_points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: _precedence(ep, prefer))
     for entry_point in entry_points:
         report = PluginReport(entry_point.name, _dist_name(entry_point), _dist_version(entry_point))
         result.reports.append(report)
@@ -188,10 +174,26 @@ def _discover(strict: bool, allow: frozenset[str], deny: frozenset[str]) -> Regi
     return result
 
 
-def _precedence(entry_point: metadata.EntryPoint) -> tuple[bool, str, str]:
-    """Discovery order, which decides name clashes: SLAM's own distributions first, then by name."""
+def _precedence(entry_point: metadata.EntryPoint, preferred: tuple[str, ...]) -> tuple[int, str, str]:
+    """Discovery order, which decides name clashes (the later plugin of a clash is skipped):
+
+    1. the distributions named in ``SLAM_PLUGINS_PREFER``, in that order;
+    2. entry points implemented inside the host package (its reference components and task heads),
+       so that installing a plugin never displaces them;
+    3. every other plugin, by distribution name, then entry-point name.
+    """
     distribution = _normalise(_dist_name(entry_point))
-    return distribution not in FIRST_PARTY, distribution, entry_point.name
+    if distribution in preferred or _normalise(entry_point.name) in preferred:
+        rank = preferred.index(distribution if distribution in preferred else _normalise(entry_point.name))
+    elif entry_point.value.partition(".")[0].partition(":")[0] == HOST_PACKAGE:
+        rank = len(preferred)
+    else:
+        rank = len(preferred) + 1
+    return rank, distribution, entry_point.name
+
+
+def _env_order(name: str) -> list[str]:
+    return [_normalise(v) for v in os.environ.get(name, "").split(",") if v.strip()]
 
 
 def _dist_name(entry_point: metadata.EntryPoint) -> str:

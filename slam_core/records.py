@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from slam_core.errors import RecordError
+
 #: Version of the component contracts (``slam_core.components``) this host implements.
 #: A plugin targets ``MAJOR.MINOR``; it is compatible when the majors are equal and its
 #: minor is not newer than the host's.
@@ -32,10 +34,6 @@ class ComponentKind(str, enum.Enum):
     LLM = "llm"
     PEFT = "peft"
     TASK = "task"
-
-
-class RecordError(ValueError):
-    """A plugin returned a record that breaks the ComponentSpec rules."""
 
 
 @dataclass(frozen=True)

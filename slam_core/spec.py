@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from slam_core import plugins
+from slam_core.errors import SpecError
 
 #: Component sections of a spec and the component kind each holds.
 COMPONENT_SECTIONS: dict[str, str] = {
@@ -28,16 +29,6 @@ COMPONENT_SECTIONS: dict[str, str] = {
     "task": "task",
 }
 OPTIONAL_SECTIONS = frozenset({"peft"})
-
-
-class SpecError(ValueError):
-    """A spec failed to load or validate; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: list[str], source: str | None = None):
-        self.problems = problems
-        self.source = source
-        where = f" in {source}" if source else ""
-        super().__init__(f"invalid pipeline spec{where}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 class _Section(BaseModel):
@@ -78,7 +69,7 @@ class DataSpec(_Section):
 
 
 class TrainSpec(_Section):
-    """Optimisation, what is frozen, the engine, validation, checkpoints (see ``slam_core.train``)."""
+    """Optimisation, what is frozen, the engine, validation, checkpoints (see ``slam_core.runtime.train``)."""
 
     seed: int = 42
     lr: float = Field(1e-4, gt=0)

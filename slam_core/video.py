@@ -1,16 +1,17 @@
-"""Raw video and audio-visual samples as encoders receive them, and the checks video preprocessors share."""
+"""Raw video and audio-visual samples as encoders receive them, the checks video preprocessors share,
+and how modalities combine (what a model with several branches reads)."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from slam_core.audio import AudioError, RawAudio
+from slam_core.audio import RawAudio
+from slam_core.errors import VideoError
 
-
-class VideoError(AudioError):
-    """A video that an encoder cannot take: no frames, wrong frame size, wrong frame rate."""
+if TYPE_CHECKING:
+    from slam_core.components import Modality
 
 
 class RawVideo(NamedTuple):
@@ -50,3 +51,25 @@ def prepare_frames(raw: RawVideo | Any, *, fps: float | None = None, name: str =
     if fps is not None and rate is not None and abs(rate - fps) > 1e-3:
         raise VideoError(f"{name}: {rate:g} frames per second but the encoder expects {fps:g}; re-encode the video")
     return frames
+
+
+MODALITIES = ("audio", "video", "audio-visual")
+
+
+def combined_modality(modalities: set[str]) -> Modality:
+    """The modality that covers all of ``modalities`` (e.g. an audio and a video branch: audio-visual)."""
+    unknown = modalities - set(MODALITIES)
+    if unknown or not modalities:
+        raise ValueError(f"unknown modalities {sorted(unknown) or '(none)'}; expected some of {MODALITIES}")
+    if modalities == {"audio"}:
+        return "audio"
+    if modalities == {"video"}:
+        return "video"
+    return "audio-visual"
+
+
+def for_modality(raw: RawAudio | RawVideo | RawAudioVisual, modality: Modality) -> Any:
+    """The part of an audio-visual raw input that an encoder of ``modality`` takes."""
+    if not isinstance(raw, RawAudioVisual) or modality == "audio-visual":
+        return raw
+    return raw.audio if modality == "audio" else raw.video

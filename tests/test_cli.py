@@ -15,7 +15,7 @@ import yaml
 from fakedist import FakeSite, component_source
 
 from slam_core import plugins
-from slam_core.cli import main
+from slam_core.runtime.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "recipes" / "example" / "spec.yaml"
@@ -32,8 +32,8 @@ BROKEN_DIST, BROKEN_VERSION = "slam-plugin-broken", "0.4.2"
 
 
 def slam(*args: str, pythonpath: Path | None = None, check: int | None = 0, **env: str) -> subprocess.CompletedProcess:
-    """Run ``python -m slam_core.cli ARGS`` in a fresh interpreter from the repository root."""
-    return run_python("-m", "slam_core.cli", *args, pythonpath=pythonpath, check=check, **env)
+    """Run ``python -m slam_core.runtime.cli ARGS`` in a fresh interpreter from the repository root."""
+    return run_python("-m", "slam_core.runtime.cli", *args, pythonpath=pythonpath, check=check, **env)
 
 
 def run_python(*args: str, pythonpath: Path | None = None, check: int | None = 0, **env: str):
@@ -96,7 +96,7 @@ def test_plugins_json():
 
 def test_plugins_imports_no_torch():
     code = (
-        "import sys; from slam_core.cli import main; assert main(['plugins']) == 0; "
+        "import sys; from slam_core.runtime.cli import main; assert main(['plugins']) == 0; "
         "heavy = sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules); "
         "assert not heavy, heavy"
     )

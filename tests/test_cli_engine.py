@@ -9,7 +9,7 @@ import pytest
 import soundfile
 import yaml
 
-from slam_core.cli import main
+from slam_core.runtime.cli import main
 
 SPEC = {
     "encoder": {"type": "toy-encoder", "n_mels": 8, "dim": 16, "layers": 1, "heads": 2},

@@ -146,7 +146,7 @@ SCENARIOS = {
         import secrets
 
         from slam_core.testing import TaskHeadConformance
-        from slam_core.tasks.asr import ASRTask
+        from slam_core.runtime.tasks.asr import ASRTask
 
         class MutatingTask(ASRTask):
             def prepare(self, samples, *, training):

@@ -8,7 +8,7 @@ import soundfile as sf
 from test_data_support import RATE, write_audio
 
 from slam_core.audio import RawAudio
-from slam_core.data import AudioFileError, audio_seconds, read_audio
+from slam_core.runtime.data import AudioFileError, audio_seconds, read_audio
 
 
 @pytest.mark.parametrize(("suffix", "options"), [("wav", {}), ("flac", {}), ("wav", {"subtype": "FLOAT"})])

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 import torch
 
-from slam_core.data.loader import manifest_batches
+from slam_core.runtime.data.loader import manifest_batches
 from slam_core.spec import DataSpec
 
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from test_data_support import RATE, audio_manifest, preprocessor, write_audio, write_jsonl
 
-from slam_core.data import BadSampleError, DataError, manifest_batches
+from slam_core.runtime.data import BadSampleError, DataError, manifest_batches
 from slam_core.spec import DataSpec
 
 GOOD = [0.1, 0.15, 0.2, 0.25]
@@ -61,7 +61,7 @@ def test_a_bad_sample_is_an_error_naming_manifest_line_and_file(tmp_path, kind):
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_a_skipped_bad_sample_is_left_out_and_reported_each_epoch(tmp_path, kind, caplog):
     manifest = _manifest_with_bad(tmp_path, kind)
-    with caplog.at_level(logging.WARNING, logger="slam_core.data"):
+    with caplog.at_level(logging.WARNING, logger="slam_core.runtime.data"):
         batches = _batches(manifest, "skip")
     assert str(tmp_path / "bad.wav") in caplog.text and KINDS[kind] in caplog.text
     for epoch in (0, 1):

@@ -7,7 +7,7 @@ import torch
 from test_data_support import audio_manifest, preprocessor, write_audio
 
 from slam_core.audio import RawAudio
-from slam_core.data import Batch, Batches, DataError, build_batches, manifest_batches, read_audio
+from slam_core.runtime.data import Batch, Batches, DataError, build_batches, manifest_batches, read_audio
 from slam_core.spec import DataSpec, SpecError, validate_spec
 from slam_core.toy import ToyEncoder
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_data_support import write_audio, write_jsonl
 
-from slam_core.data import Entry, ManifestError, read_manifest
+from slam_core.runtime.data import Entry, ManifestError, read_manifest
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slam_core.data import BatchPlanner, BatchRule
-from slam_core.data.sampler import bucket_ids, pack
+from slam_core.runtime.data import BatchPlanner, BatchRule
+from slam_core.runtime.data.sampler import bucket_ids, pack
 
 durations = st.lists(st.floats(0.01, 20.0), min_size=1, max_size=60)
 rules = (

@@ -9,13 +9,13 @@ import pytest
 import soundfile
 import torch
 
-from slam_core.data.dataset import SampleDataset
-from slam_core.data.errors import BadSampleError
-from slam_core.data.index import index_entries
-from slam_core.data.loader import manifest_batches
-from slam_core.data.manifest import read_manifest
-from slam_core.data.media import combined_modality, media_seconds, read_raw
-from slam_core.data.videofile import VideoFileError, read_video, video_seconds
+from slam_core.runtime.data.dataset import SampleDataset
+from slam_core.runtime.data.errors import BadSampleError
+from slam_core.runtime.data.index import index_entries
+from slam_core.runtime.data.loader import manifest_batches
+from slam_core.runtime.data.manifest import read_manifest
+from slam_core.runtime.data.media import combined_modality, media_seconds, read_raw
+from slam_core.runtime.data.videofile import VideoFileError, read_video, video_seconds
 from slam_core.spec import DataSpec
 from slam_core.video import RawAudioVisual, RawVideo, VideoError, prepare_frames
 

@@ -8,8 +8,8 @@ import torch
 
 from slam_core.components import TaskHead
 from slam_core.model import build_model
+from slam_core.runtime.train.testing_data import toy_spec
 from slam_core.spec import validate_spec
-from slam_core.train.testing_data import toy_spec
 
 OPTIONS = {"max_new_tokens": 4, "do_sample": False, "num_beams": 1}
 

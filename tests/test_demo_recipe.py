@@ -1,4 +1,4 @@
-"""The embedded demo recipe (recipes/demo) and its runner (slam_core.demo)."""
+"""The embedded demo recipe (recipes/demo) and its runner (slam_core.runtime.demo)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import soundfile
 from slam_plugin_whisper.plugin import SHAPE_FIELDS
 
-from slam_core import demo
-from slam_core.data import read_manifest
+from slam_core.runtime import demo
+from slam_core.runtime.data import read_manifest
 from slam_core.spec import load_spec
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo"

@@ -440,8 +440,10 @@ def test_clash_between_two_distributions_first_in_sort_order_wins(site):
     assert_good_plugins_registered(registry)
 
 
-def test_a_third_party_clash_never_displaces_a_slam_plugin(site, monkeypatch):
-    # 'aaa-rival' sorts before 'slam-plugin-linear-projector', yet the first-party plugin keeps its name
+def test_slam_plugins_prefer_decides_a_clash(site, monkeypatch):
+    # 'aaa-rival' sorts before 'slam-plugin-linear-projector'; the user's SLAM_PLUGINS_PREFER keeps the name
+    # with the plugin they prefer (no distribution is privileged by name in the core)
+    monkeypatch.setenv("SLAM_PLUGINS_PREFER", "slam-plugin-linear-projector")
     source = (
         PREAMBLE
         + config_source("linear-projector", class_name="Clash")

@@ -1,6 +1,6 @@
 """The docs cannot drift: docs/spec.md holds the generated spec tables, docs/cli.md every command.
 
-Imports only ``slam_core.spec`` (through scripts/spec_tables.py) and ``slam_core.cli`` (argparse).
+Imports only ``slam_core.spec`` (through scripts/spec_tables.py) and ``slam_core.runtime.cli`` (argparse).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_spec_tables_cover_every_field():
 
 
 def test_every_command_is_documented_in_cli_md():
-    from slam_core.cli import build_parser
+    from slam_core.runtime.cli import build_parser
 
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     commands = _commands(build_parser())

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slam_core import features as feature_ops
-from slam_core.data.dataset import collate
-from slam_core.data.errors import DataError
 from slam_core.features import PerBranch
+from slam_core.runtime.data.dataset import collate
+from slam_core.runtime.data.errors import DataError
 
 
 def _sample(frames: int, seed: int, streams: bool) -> torch.Tensor | dict[str, torch.Tensor]:

@@ -14,9 +14,9 @@ from slam_core.audio import RawAudio
 from slam_core.features import PerBranch, pad
 from slam_core.fusion import FusionError, fuse
 from slam_core.model import BranchPreprocessor, build_model
+from slam_core.runtime.train import train
+from slam_core.runtime.train.testing_data import toy_spec
 from slam_core.spec import SpecError, validate_spec
-from slam_core.train import train
-from slam_core.train.testing_data import toy_spec
 
 BRANCH = {
     "name": "wide",

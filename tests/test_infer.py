@@ -9,10 +9,10 @@ import pytest
 import soundfile
 import torch
 
-from slam_core.infer.decode import decode
-from slam_core.infer.evaluate import HypothesesError, evaluate, read_hypotheses
-from slam_core.infer.weights import WeightsError, load_trained_weights, resolve_checkpoint
 from slam_core.model import build_model
+from slam_core.runtime.infer.decode import decode
+from slam_core.runtime.infer.evaluate import HypothesesError, evaluate, read_hypotheses
+from slam_core.runtime.infer.weights import WeightsError, load_trained_weights, resolve_checkpoint
 from slam_core.spec import validate_spec
 
 TARGETS = {"a": "one two", "b": "three", "c": "four five six"}
@@ -64,7 +64,7 @@ def test_hypotheses_come_in_the_manifests_order_whatever_the_batching(tmp_path, 
 
 def test_decode_equals_generating_each_sample_with_the_model(tmp_path, manifest):
     """The batched decode gives the text the model generates for each sample alone."""
-    from slam_core.data.audiofile import read_audio
+    from slam_core.runtime.data.audiofile import read_audio
 
     spec = validate_spec(tiny_spec(manifest))
     torch.manual_seed(0)  # the projector's random init comes from the global generator

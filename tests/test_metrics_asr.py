@@ -1,4 +1,4 @@
-"""WER, CER, B-WER and U-WER (``slam_core.metrics``): hand-computed cases and properties."""
+"""WER, CER, B-WER and U-WER (``slam_core.runtime.metrics``): hand-computed cases and properties."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slam_core.metrics import EditCounts, score, utterance_errors
-from slam_core.metrics.normalize import get_normalizer
+from slam_core.runtime.metrics import EditCounts, score, utterance_errors
+from slam_core.runtime.metrics.normalize import get_normalizer
 
 # Expected values from OpenAI Whisper's own tests (openai/whisper tests/test_normalizer.py).
 OPENAI_WHISPER_CASES = [

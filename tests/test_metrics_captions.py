@@ -1,4 +1,4 @@
-"""CIDEr-D, caption tokenisation, SPICE and SPIDEr (``slam_core.metrics``)."""
+"""CIDEr-D, caption tokenisation, SPICE and SPIDEr (``slam_core.runtime.metrics``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from slam_core.metrics import MetricUnavailable, metric_availability, score
-from slam_core.metrics.captions import ptb_tokenize, python_tokenize, tokenize_captions
+from slam_core.runtime.metrics import MetricUnavailable, metric_availability, score
+from slam_core.runtime.metrics.captions import ptb_tokenize, python_tokenize, tokenize_captions
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="needs Java for the PTB tokenizer")
 

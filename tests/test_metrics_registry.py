@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from slam_core.metrics import (
+from slam_core.runtime.metrics import (
     METRICS,
     MetricUnavailable,
     UnknownMetricError,
@@ -64,7 +64,7 @@ def test_a_missing_package_makes_its_metrics_unavailable(monkeypatch):
 
 def test_scoring_imports_no_torch():
     code = (
-        "import sys; from slam_core.metrics import score; "
+        "import sys; from slam_core.runtime.metrics import score; "
         "score(['wer', 'cer', 'b_wer', 'bleu', 'accuracy', 'macro_f1', 'cider_d'], ['a b', 'c'], ['a b', 'd'],"
         " [{'biasing_words': ['a']}, {'biasing_words': []}], caption_tokenizer='python'); "
         "assert 'torch' not in sys.modules, 'torch was imported'"

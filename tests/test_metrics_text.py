@@ -1,10 +1,10 @@
-"""BLEU (sacrebleu), accuracy and macro-F1 (scikit-learn) through ``slam_core.metrics.score``."""
+"""BLEU (sacrebleu), accuracy and macro-F1 (scikit-learn) through ``slam_core.runtime.metrics.score``."""
 
 from __future__ import annotations
 
 import pytest
 
-from slam_core.metrics import score
+from slam_core.runtime.metrics import score
 
 # sacrebleu's README example: BLEU = 48.53 82.4/50.0/45.5/37.5 (BP = 0.943 ...)
 README_SYS = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]

@@ -20,10 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slam_core.model import ContractError, SlamModel, TextInputs, build_component, build_model
+from slam_core.runtime.train.testing_data import TOY_SPEC
 from slam_core.spec import validate_spec
 from slam_core.splice import IGNORE_INDEX
 from slam_core.toy import ToyEncoder
-from slam_core.train.testing_data import TOY_SPEC
 
 #: The component sections of the smallest test pipeline (toy encoder, linear projector, toy LLM, LoRA, asr).
 SPEC = {section: TOY_SPEC[section] for section in ("encoder", "projector", "llm", "peft", "task")}

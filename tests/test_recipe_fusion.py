@@ -10,11 +10,11 @@ import pytest
 import soundfile
 import yaml
 
-from slam_core.infer.decode import decode
-from slam_core.infer.evaluate import evaluate
-from slam_core.inspect import inspect_spec
+from slam_core.runtime.infer.decode import decode
+from slam_core.runtime.infer.evaluate import evaluate
+from slam_core.runtime.inspect import inspect_spec
+from slam_core.runtime.train import train
 from slam_core.spec import load_spec, validate_spec
-from slam_core.train import train
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "fusion" / "spec.yaml"
 CAPTIONS = ("a dog barks", "rain falls on a roof", "a man speaks", "birds sing")

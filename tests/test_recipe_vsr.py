@@ -13,10 +13,10 @@ import soundfile
 import torch
 import yaml
 
-from slam_core.cli import main
-from slam_core.data import read_manifest
-from slam_core.data.media import read_raw
 from slam_core.model import build_component
+from slam_core.runtime.cli import main
+from slam_core.runtime.data import read_manifest
+from slam_core.runtime.data.media import read_raw
 from slam_core.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,10 +129,10 @@ def test_prepare_data_names_what_is_missing(tmp_path, capsys):
 
 def test_the_recipe_tiny_trains_on_prepared_lrs3_then_decodes_and_scores(tmp_path):
     """The recipe's spec with tiny shapes of the same components, on prepare_data.py's manifests of real mp4s."""
-    from slam_core.infer.decode import decode
-    from slam_core.infer.evaluate import evaluate
+    from slam_core.runtime.infer.decode import decode
+    from slam_core.runtime.infer.evaluate import evaluate
+    from slam_core.runtime.train import train
     from slam_core.spec import validate_spec
-    from slam_core.train import train
 
     lrs3 = fake_lrs3(tmp_path / "lrs3")
     assert load_prepare().main(["--lrs3", str(lrs3), "--output-dir", str(tmp_path / "data")]) == 0

@@ -22,8 +22,8 @@ import pytest
 import soundfile
 import yaml
 
-from slam_core.data import read_manifest
 from slam_core.overrides import apply_overrides
+from slam_core.runtime.data import read_manifest
 from slam_core.spec import load_spec, validate_spec
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -229,8 +229,8 @@ PUBLISHED = {
 
 @pytest.mark.parametrize("name", SPECS)
 def test_recipe_spec_validates_and_inspects_with_the_published_trainable_counts(name, capsys):
-    from slam_core.cli import main
-    from slam_core.inspect import inspect_spec
+    from slam_core.runtime.cli import main
+    from slam_core.runtime.inspect import inspect_spec
 
     assert main(["spec", "validate", str(SPECS[name])]) == 0
     assert "valid" in capsys.readouterr().out
@@ -465,10 +465,10 @@ def check_hypotheses(name: str, records: list[dict], test: list[dict], task) -> 
 def test_recipe_trains_decodes_and_scores_end_to_end(name, prepared, monkeypatch):
     from safetensors.torch import load_file
 
-    from slam_core.infer.decode import decode
-    from slam_core.infer.evaluate import evaluate
     from slam_core.model import build_component
-    from slam_core.train import train
+    from slam_core.runtime.infer.decode import decode
+    from slam_core.runtime.infer.evaluate import evaluate
+    from slam_core.runtime.train import train
 
     root = prepared["root"]
     monkeypatch.chdir(root)  # the specs name their manifests relative to the working folder

@@ -19,9 +19,10 @@ from slam_plugin_linear_projector.plugin import LinearProjectorConfig
 from slam_plugin_lora.plugin import LoRAConfig
 
 from slam_core import plugins
-from slam_core.builtin import ASRTaskConfig, ToyEncoderConfig, ToyLLMConfig
+from slam_core.builtin import ToyEncoderConfig, ToyLLMConfig
 from slam_core.plugins import PluginReport, RegisteredComponent, Registry
 from slam_core.records import API_VERSION, ComponentSpec
+from slam_core.runtime.tasks.configs import ASRTaskConfig
 from slam_core.spec import (
     COMPONENT_SECTIONS,
     DataSpec,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from slam_core.tasks.biasing_filter import (
+from slam_core.runtime.tasks.biasing_filter import (
     BiasingFilter,
     builtin_common_words,
     char_ngrams,

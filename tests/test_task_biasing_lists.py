@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from slam_core.tasks.biasing_lists import (
+from slam_core.runtime.tasks.biasing_lists import (
     BIASING_FIELD,
     BiasingEntry,
     BiasingListError,

@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from slam_core.metrics import score
 from slam_core.model import build_component
-from slam_core.tasks import hotwords
-from slam_core.tasks.configs import ContextualASRTaskConfig
-from slam_core.tasks.contextual_asr import HOTWORDS_FIELD
+from slam_core.runtime.metrics import score
+from slam_core.runtime.tasks import hotwords
+from slam_core.runtime.tasks.configs import ContextualASRTaskConfig
+from slam_core.runtime.tasks.contextual_asr import HOTWORDS_FIELD
 
 TARGETS = [
     "THE FERRY LEFT THE HARBOUR BEFORE DAWN",

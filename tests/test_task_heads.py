@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from slam_core.metrics import metric_availability, score
 from slam_core.model import build_component
-from slam_core.tasks.configs import AACTaskConfig, ASRTaskConfig, MCTaskConfig, STTaskConfig, VSRTaskConfig
+from slam_core.runtime.metrics import metric_availability, score
+from slam_core.runtime.tasks.configs import AACTaskConfig, ASRTaskConfig, MCTaskConfig, STTaskConfig, VSRTaskConfig
 
 GENRES = ["blues", "classical", "country", "disco", "Hip Hop", "jazz", "metal", "pop", "reggae", "rock"]
 

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from slam_core import plugins
-from slam_core.builtin import ASRTaskConfig
 from slam_core.model import build_component
-from slam_core.tasks import prompts
-from slam_core.tasks.configs import (
+from slam_core.runtime.tasks import prompts
+from slam_core.runtime.tasks.configs import (
     AACTaskConfig,
+    ASRTaskConfig,
     ContextualASRTaskConfig,
     MCTaskConfig,
     STTaskConfig,
@@ -46,14 +46,14 @@ def test_every_task_head_is_registered_with_a_description_and_builds():
     for name, settings_ in TASKS.items():
         registered = registry.get("task", name)
         assert registered.spec.description
-        assert registered.spec.factory.startswith("slam_core.tasks.")
+        assert registered.spec.factory.startswith("slam_core.runtime.tasks.")
         task = build_component("task", registered.spec.config.model_validate({"type": name, **settings_}))
         assert task.name == name and task.metrics
 
 
 def test_task_configs_import_no_torch_or_rapidfuzz():
     code = (
-        "import sys, slam_core.builtin, slam_core.tasks.configs; "
+        "import sys, slam_core.builtin, slam_core.runtime.tasks.configs; "
         "print(sorted({'torch', 'rapidfuzz'} & set(sys.modules)))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

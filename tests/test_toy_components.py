@@ -11,10 +11,11 @@ import torch.nn.functional as F
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from slam_core.builtin import ASRTaskConfig, ToyEncoderConfig, ToyLLMConfig
+from slam_core.builtin import ToyEncoderConfig, ToyLLMConfig
 from slam_core.components import PromptParts
 from slam_core.hf_llm import HFCausalLM, byte_tokenizer
-from slam_core.tasks.asr import ASRTask
+from slam_core.runtime.tasks.asr import ASRTask
+from slam_core.runtime.tasks.configs import ASRTaskConfig
 from slam_core.toy import LogMel, ToyEncoder, build_toy_llm
 
 ENCODER_CONFIG = ToyEncoderConfig(n_mels=8, dim=16, layers=1, heads=2)

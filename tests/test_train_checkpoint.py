@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 
 from slam_core.model import build_model
+from slam_core.runtime.train import CheckpointError, checkpoint, rng
+from slam_core.runtime.train.testing_data import toy_spec, train_synthetic
 from slam_core.spec import validate_spec
-from slam_core.train import CheckpointError, checkpoint, rng
-from slam_core.train.testing_data import toy_spec, train_synthetic
 
 RESUME_SPEC = toy_spec(
     peft={"dropout": 0.3},  # dropout draws random numbers: resuming must restore the generators

@@ -21,8 +21,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from slam_core.train.distributed import free_port
-from slam_core.train.testing_data import exact_match, toy_spec, train_synthetic
+from slam_core.runtime.train.distributed import free_port
+from slam_core.runtime.train.testing_data import exact_match, toy_spec, train_synthetic
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def torchrun(spec: dict, run_dir) -> None:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
         "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-        "-m", "slam_core.train.testing_data", str(spec_path), str(run_dir), *DATA,
+        "-m", "slam_core.runtime.train.testing_data", str(spec_path), str(run_dir), *DATA,
     ]  # fmt: skip
     env = os.environ | {
         "HF_HUB_OFFLINE": "1",

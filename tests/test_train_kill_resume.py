@@ -12,7 +12,7 @@ import time
 import torch
 from safetensors.torch import load_file
 
-from slam_core.train.testing_data import toy_spec
+from slam_core.runtime.train.testing_data import toy_spec
 
 SPEC = toy_spec(
     peft={"dropout": 0.2},  # dropout on: the resumed run must restore the RNG states
@@ -24,7 +24,7 @@ KILL_AFTER = "step-00000003"
 
 def command(spec_path, run_dir, delay: float) -> list[str]:
     return [
-        sys.executable, "-m", "slam_core.train.testing_data", str(spec_path), str(run_dir),
+        sys.executable, "-m", "slam_core.runtime.train.testing_data", str(spec_path), str(run_dir),
         "--batches", "12", "--batch-size", "2", "--step-delay", str(delay),
     ]  # fmt: skip
 

@@ -10,14 +10,14 @@ import transformers
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from slam_core.model import build_model
-from slam_core.spec import validate_spec
-from slam_core.train import NonFiniteLossError, train
-from slam_core.train.testing_data import (
+from slam_core.runtime.train import NonFiniteLossError, train
+from slam_core.runtime.train.testing_data import (
     InMemoryBatches,
     synthetic_batches,
     toy_spec,
     train_synthetic,
 )
+from slam_core.spec import validate_spec
 
 
 def initial_model(spec: dict):
@@ -158,7 +158,7 @@ def result_batches(spec: dict, valid: bool):
 
 
 def test_the_plot_is_redrawn_at_each_validation(tmp_path, monkeypatch):
-    from slam_core.train import monitor
+    from slam_core.runtime.train import monitor
 
     drawn = []
     real = monitor.render_curves

@@ -10,9 +10,9 @@ import soundfile
 import torch
 from safetensors.torch import load_file
 
+from slam_core.runtime.train import train
+from slam_core.runtime.train.testing_data import WORDS, toy_spec
 from slam_core.spec import validate_spec
-from slam_core.train import train
-from slam_core.train.testing_data import WORDS, toy_spec
 
 
 def write_split(directory, name: str, count: int, seed: int) -> str:

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from slam_core.model import build_model
+from slam_core.runtime.train import rng
+from slam_core.runtime.train.engines.zero import _merge
+from slam_core.runtime.train.optim import build_optimizer, build_scheduler, parameter_groups, trainable_parameters
+from slam_core.runtime.train.precision import PrecisionError, autocast_dtype
+from slam_core.runtime.train.testing_data import InMemoryBatches, shard, synthetic_batches, toy_spec
 from slam_core.spec import TrainSpec, validate_spec
-from slam_core.train import rng
-from slam_core.train.engines.zero import _merge
-from slam_core.train.optim import build_optimizer, build_scheduler, parameter_groups, trainable_parameters
-from slam_core.train.precision import PrecisionError, autocast_dtype
-from slam_core.train.testing_data import InMemoryBatches, shard, synthetic_batches, toy_spec
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +152,8 @@ def test_train_spec_checks_the_encoder_cache_needs_a_frozen_encoder():
 
 
 def test_gradients_are_clipped_before_the_step_and_the_norm_reported_unclipped():
-    from slam_core.train.distributed import Context
-    from slam_core.train.engines import create_engine
+    from slam_core.runtime.train.distributed import Context
+    from slam_core.runtime.train.engines import create_engine
 
     spec = validate_spec(toy_spec(train={"grad_clip": 1e-3}))
     model = build_model(spec)
@@ -175,7 +175,7 @@ def test_gradients_are_clipped_before_the_step_and_the_norm_reported_unclipped()
 
 
 def test_without_the_data_pipeline_the_default_factory_says_so(monkeypatch):
-    from slam_core.train import api
+    from slam_core.runtime.train import api
 
     monkeypatch.setattr(api, "DEFAULT_LOADER", "slam_core.no_such_module:build_batches")
     with pytest.raises(RuntimeError, match=r"pass batches_factory=, or install the data pipeline"):
@@ -183,8 +183,8 @@ def test_without_the_data_pipeline_the_default_factory_says_so(monkeypatch):
 
 
 def test_the_deepspeed_config_follows_the_spec_and_its_overrides():
-    from slam_core.train.distributed import Context
-    from slam_core.train.engines.zero import DeepSpeedEngine
+    from slam_core.runtime.train.distributed import Context
+    from slam_core.runtime.train.engines.zero import DeepSpeedEngine
 
     train = {
         "engine": "deepspeed", "deepspeed_stage": 3, "dtype": "bf16", "grad_accum": 4, "grad_clip": 0.5,
@@ -200,7 +200,7 @@ def test_the_deepspeed_config_follows_the_spec_and_its_overrides():
 
 
 def test_a_single_process_engine_refuses_a_multi_process_launch(monkeypatch):
-    from slam_core.train import distributed
+    from slam_core.runtime.train import distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(RuntimeError, match="engine is 'single' but this process is one of WORLD_SIZE=2"):

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _prep import PrepError, base_parser, require_dir, require_file, run, write_manifest
 
-from slam_core.tasks.biasing_lists import BiasingListError, attach_biasing_lists, read_biasing_tsv
+from slam_core.runtime.tasks.biasing_lists import BiasingListError, attach_biasing_lists, read_biasing_tsv
 
 TRAIN_SPLITS = ("train-clean-100", "train-clean-360", "train-other-500")
 VALID_SPLIT = "dev-other"

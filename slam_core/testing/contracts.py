@@ -451,7 +451,7 @@ class TaskHeadConformance(ComponentConformance):
         assert isinstance(task.postprocess("  some   decoded text "), str)
 
     def test_names_its_metrics(self):
-        from slam_core.metrics import get_metric
+        from slam_core.runtime.metrics import get_metric
 
         metrics = tuple(self.build().metrics)
         assert metrics and all(isinstance(m, str) and m for m in metrics)

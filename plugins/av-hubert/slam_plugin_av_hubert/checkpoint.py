@@ -26,6 +26,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from slam_core.errors import CheckpointError
 from slam_plugin_av_hubert.plugin import SHAPE_FIELDS, AVHubertShape
 from slam_plugin_av_hubert.presets import UPSTREAM_DEFAULTS
 from slam_plugin_av_hubert.safe_pickle import UnreadableCheckpoint, plain, read_pickled
@@ -42,10 +43,6 @@ PRETRAINING_ONLY = re.compile(r"mask_emb|label_embs_concat|(final_proj|target_gl
 #: torch's parametrized weight norm names the pieces differently from ``nn.utils.weight_norm``.
 WEIGHT_NORM_NAMES = {"parametrizations.weight.original0": "weight_g", "parametrizations.weight.original1": "weight_v"}
 TRUNK_CONV = "feature_extractor_video.resnet.trunk.layer{}.0.conv1.weight"
-
-
-class CheckpointError(ValueError):
-    """A file that is not an AV-HuBERT checkpoint this encoder can load."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from slam_core.errors import CheckpointError
+
 #: Modules whose globals torch's weights-only unpickler refuses even when allow-listed.
 BLOCKED_MODULES = ("os", "posix", "nt", "sys")
 #: Builtin value types: constructing them from pickled data runs no user code.
@@ -29,7 +31,7 @@ BUILTIN_TYPES = {f"builtins.{t.__name__}": t for t in (dict, list, tuple, set, f
 DICT_LIKE = {"collections.defaultdict": lambda *args: {}}
 
 
-class UnreadableCheckpoint(ValueError):
+class UnreadableCheckpoint(CheckpointError):
     """The file cannot be read safely: not a zip checkpoint, blocked globals, or a pickle torch cannot parse."""
 
 

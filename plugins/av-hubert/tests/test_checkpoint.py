@@ -11,10 +11,12 @@ import pytest
 import torch
 from avhubert_testing import FIXTURES, raw_clips, run_batch
 from safetensors.torch import save_file
-from slam_plugin_av_hubert.checkpoint import CheckpointError, model_config, read_checkpoint
+from slam_plugin_av_hubert.checkpoint import model_config, read_checkpoint
 from slam_plugin_av_hubert.encoder import AVHubertEncoder
 from slam_plugin_av_hubert.plugin import AVHubertConfig
 from slam_plugin_av_hubert.safe_pickle import InertObject, plain, read_pickled
+
+from slam_core.errors import CheckpointError
 
 PRETRAINED = FIXTURES / "avhubert-tiny.pt"
 FINE_TUNED = FIXTURES / "avhubert-tiny-s2s.pt"

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from avhubert_testing import TINY
 
-from slam_core.data.dataset import BadSampleError
-from slam_core.infer.decode import decode
-from slam_core.infer.evaluate import evaluate
+from slam_core.runtime.data.dataset import BadSampleError
+from slam_core.runtime.infer.decode import decode
+from slam_core.runtime.infer.evaluate import evaluate
+from slam_core.runtime.train import train
 from slam_core.spec import validate_spec
-from slam_core.train import train
 
 WORDS = ("bin blue at f two now", "place red by g nine again", "lay white in k four soon", "set green with p one")
 

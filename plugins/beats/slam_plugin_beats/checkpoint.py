@@ -16,6 +16,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from slam_core.errors import CheckpointError
 from slam_plugin_beats.plugin import SHAPE_FIELDS, BeatsShape
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,6 @@ UPSTREAM_CFG_DEFAULTS: dict[str, Any] = {
 
 #: State-dict prefixes the encoder does not use (the fine-tuned models' classification head).
 IGNORED_PREFIXES = ("predictor.",)
-
-
-class CheckpointError(ValueError):
-    """A file that is not a BEATs checkpoint this encoder can load."""
 
 
 @dataclass(frozen=True)

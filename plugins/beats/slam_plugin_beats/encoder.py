@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from slam_core.components import Encoder
+from slam_core.errors import CheckpointError
 from slam_plugin_beats.backbone import TransformerEncoder
-from slam_plugin_beats.checkpoint import BeatsCheckpoint, CheckpointError, load_checkpoint_into, read_checkpoint
+from slam_plugin_beats.checkpoint import BeatsCheckpoint, load_checkpoint_into, read_checkpoint
 from slam_plugin_beats.features import (
     HOP_SAMPLES,
     NUM_MEL_BINS,

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from slam_plugin_beats.checkpoint import CheckpointError
 from slam_plugin_beats.encoder import BeatsEncoder
 from slam_plugin_beats.plugin import BeatsConfig
+
+from slam_core.errors import CheckpointError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHECKPOINTS = {"iter3": FIXTURES / "tiny_beats.pt", "prenorm": FIXTURES / "tiny_beats_prenorm.pt"}

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from slam_core.errors import CheckpointError
+
 ACCEPTED_MODEL_TYPES = ("mert_model", "hubert")
 DEFAULT_SAMPLE_RATE = {"mert_model": 24000, "hubert": 16000}
 WEIGHT_FILES = (
@@ -59,10 +61,6 @@ UNSUPPORTED_FLAGS = {
     "feature_extractor_cqt": "it feeds CQT features into the feature projection at inference",
     "deepnorm": "it scales the residual connections of every layer",
 }
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder that is missing, malformed, or holds another model."""
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 from pydantic import ValidationError
-from slam_plugin_mert.checkpoint import CheckpointError
 from slam_plugin_mert.encoder import MERTEncoder
 from slam_plugin_mert.plugin import MERTEncoderConfig
+
+from slam_core.errors import CheckpointError
 
 
 def build(path: Path, **settings) -> MERTEncoder:

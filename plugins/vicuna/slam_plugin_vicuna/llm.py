@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from slam_core.components import PromptParts
+from slam_core.errors import CheckpointError
 from slam_core.hf_llm import HFCausalLM
 from slam_plugin_vicuna import loading, templates
 from slam_plugin_vicuna.generation import decoding
 from slam_plugin_vicuna.plugin import VicunaConfig
-from slam_plugin_vicuna.sources import CheckpointError
 
 
 class VicunaLLM(HFCausalLM):

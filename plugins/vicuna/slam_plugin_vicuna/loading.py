@@ -17,9 +17,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from slam_core.errors import CheckpointError
 from slam_plugin_vicuna import sources
 from slam_plugin_vicuna.plugin import SMOLLM2, LlamaShape, VicunaConfig
-from slam_plugin_vicuna.sources import CheckpointError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: ``tokenizer_source`` of the byte-level tokenizer a shell without tokenizer files gets.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from slam_core.errors import CheckpointError
 from slam_plugin_vicuna.plugin import SMOLLM2
 
 #: ``model_type`` values this plugin loads: Llama-architecture causal LMs.
@@ -22,10 +23,6 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
-
-
-class CheckpointError(ValueError):
-    """A path that is not a loadable Llama-family checkpoint (or tokenizer)."""
 
 
 def model_directory(path: str) -> Path:

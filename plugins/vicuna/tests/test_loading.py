@@ -10,8 +10,9 @@ import torch
 from slam_plugin_vicuna import loading
 from slam_plugin_vicuna.llm import VicunaLLM, build_vicuna, position_ids
 from slam_plugin_vicuna.plugin import VicunaConfig
-from slam_plugin_vicuna.sources import CheckpointError
 from vicuna_testkit import save_checkpoint, tiny_model, tiny_tokenizer
+
+from slam_core.errors import CheckpointError
 
 
 def build(**fields) -> VicunaLLM:

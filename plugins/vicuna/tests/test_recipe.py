@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from slam_core.cli import main
+from slam_core.runtime.cli import main
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "vicuna-7b-lora" / "spec.yaml"
 

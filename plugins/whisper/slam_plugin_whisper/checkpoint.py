@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 import torch
 
+from slam_core.errors import CheckpointError
+
 #: Where the encoder's tensors live: WhisperForConditionalGeneration, WhisperModel, a bare WhisperEncoder.
 HF_ENCODER_PREFIXES = ("model.encoder.", "encoder.", "")
 OPENAI_DIMS = ("n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer")
@@ -33,10 +35,6 @@ OPENAI_TO_HF = (
     ("ln_post.", "layer_norm."),
 )
 _HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-
-
-class CheckpointError(ValueError):
-    """A path that is not a Whisper checkpoint this plugin can read; the message names the file."""
 
 
 class EncoderCheckpoint(NamedTuple):

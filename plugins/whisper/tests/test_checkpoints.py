@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from slam_plugin_whisper.checkpoint import CheckpointError, openai_to_hf_name
+from slam_plugin_whisper.checkpoint import openai_to_hf_name
 from transformers import LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration, WhisperModel
+
+from slam_core.errors import CheckpointError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_SHAPE = {

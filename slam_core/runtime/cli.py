@@ -1,0 +1,256 @@
+"""The ``slam`` command.
+
+``slam plugins`` and ``slam spec ...`` import no torch; ``slam inspect`` imports it to
+build the model on the meta device (no weights are allocated or loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from slam_core import plugins
+from slam_core.errors import SlamError
+
+
+def _table(rows: list[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+PLUGIN_COLUMNS = ("name", "kind", "distribution", "version", "status")
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    registry = plugins.registry()
+    entries = [
+        {
+            "name": name,
+            "kind": kind,
+            "distribution": entry.plugin.distribution,
+            "version": entry.plugin.version,
+            "status": entry.plugin.status.value,
+        }
+        for kind, components in registry.components.items()
+        for name, entry in sorted(components.items())
+    ]
+    skipped = [
+        {
+            "name": report.entry_point,
+            "kind": "-",
+            "distribution": report.distribution,
+            "version": report.version,
+            "status": report.status.value,
+            "message": report.message,
+        }
+        for report in registry.reports
+        if report.status is not plugins.PluginStatus.OK
+    ]
+    if args.json:
+        print(json.dumps(entries + skipped, indent=2))
+        return 0
+    rows = [[entry[column] for column in PLUGIN_COLUMNS] for entry in entries + skipped]
+    print(_table(rows, [column.upper() for column in PLUGIN_COLUMNS]))
+    for report in registry.problems():
+        print(f"\n{report.label}: {report.status.value}: {report.message}", file=sys.stderr)
+    return 0
+
+
+def cmd_spec_validate(args: argparse.Namespace) -> int:
+    from slam_core.spec import COMPONENT_SECTIONS, load_spec
+
+    spec = load_spec(args.file)
+    chosen = ", ".join(
+        f"{section}={getattr(spec, section).type}"
+        for section in COMPONENT_SECTIONS
+        if getattr(spec, section) is not None
+    )
+    print(f"{args.file}: valid ({chosen})")
+    return 0
+
+
+def cmd_spec_schema(args: argparse.Namespace) -> int:
+    from slam_core.spec import spec_model
+
+    print(json.dumps(spec_model().model_json_schema(), indent=2))
+    return 0
+
+
+def _load(args: argparse.Namespace):
+    """The spec of ``args.spec`` with ``--set`` overrides applied, validated."""
+    from pathlib import Path
+
+    from slam_core.overrides import apply_overrides
+    from slam_core.spec import read_spec_document, validate_spec
+
+    path = Path(args.spec)
+    document = read_spec_document(path)
+    if isinstance(document, dict):
+        document = apply_overrides(document, args.set)
+    return validate_spec(document, source=str(path))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from slam_core.runtime.train import train
+
+    spec = _load(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    resume = args.resume if args.resume is not None else not args.fresh
+    scorer = task_scorer(spec, always=args.score)
+    result = train(spec, run_dir=args.run_dir, resume=resume, scorer=scorer)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"training stopped at step {result.step}; last checkpoint {result.last_checkpoint}, "
+            f"best {result.best_checkpoint}"
+        )
+    return 0
+
+
+def task_scorer(spec, *, always: bool):
+    """``scorer(hypotheses, references, samples)`` with the metrics of the spec's task head: when
+    ``always`` (``--score``), or when ``train.best_metric`` is one of those metrics and there is a
+    valid split to measure it on; else ``None``."""
+    from slam_core.model import build_component
+    from slam_core.runtime.metrics import score
+
+    names = list(build_component("task", spec.task).metrics)
+    chosen = spec.data.valid_manifest is not None and spec.train.best_metric in names
+    if not (always or chosen):
+        return None
+    return lambda hypotheses, references, samples: score(names, hypotheses, references, samples)
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from slam_core.runtime.infer.decode import decode
+
+    spec = _load(args)
+    output = decode(spec, args.output, checkpoint=args.checkpoint, manifest=args.manifest)
+    print(f"slam infer: hypotheses written to {output}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from slam_core.runtime.infer.evaluate import evaluate, parse_scoring_options
+
+    if args.metrics:
+        metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    else:
+        from slam_core.model import build_component
+
+        metrics = list(build_component("task", _load(args).task).metrics)
+    report = evaluate(args.hypotheses, metrics, args.output, **parse_scoring_options(args.option))
+    for name, value in report["metrics"].items():
+        print(f"{name}: {value:.4f}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from slam_core.runtime.demo import run_demo
+
+    run_demo(args.output_dir, transcribe=args.wav)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from slam_core.runtime.inspect import inspect_spec, render_report
+    from slam_core.spec import load_spec
+
+    spec = load_spec(args.file)
+    print(render_report(inspect_spec(spec, dtype=args.dtype)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slam", description="SLAM: speech, language, audio and music LLMs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("plugins", help="list installed plugins and their components")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(run=cmd_plugins)
+
+    spec = commands.add_parser("spec", help="validate a spec or print its JSON schema")
+    spec_commands = spec.add_subparsers(dest="spec_command", required=True, metavar="SUBCOMMAND")
+    validate = spec_commands.add_parser("validate", help="validate a YAML/JSON pipeline spec")
+    validate.add_argument("file")
+    validate.set_defaults(run=cmd_spec_validate)
+    schema = spec_commands.add_parser("schema", help="print the JSON schema for the installed plugins")
+    schema.set_defaults(run=cmd_spec_schema)
+
+    inspect = commands.add_parser("inspect", help="parameter counts and training memory, without loading weights")
+    inspect.add_argument("file")
+    inspect.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="override the spec's train.dtype")
+    inspect.set_defaults(run=cmd_inspect)
+
+    overrides = argparse.ArgumentParser(add_help=False)
+    overrides.add_argument(
+        "--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field, e.g. train.lr=3e-4"
+    )
+    training = commands.add_parser(
+        "train",
+        parents=[overrides],
+        help="train a pipeline spec (resumes by default; torchrun for ddp/fsdp2/deepspeed)",
+    )
+    training.add_argument("spec")
+    training.add_argument("--run-dir", help="run folder (default: train.output_dir)")
+    start = training.add_mutually_exclusive_group()
+    start.add_argument("--resume", metavar="CHECKPOINT", help="resume from this checkpoint folder")
+    start.add_argument("--fresh", action="store_true", help="do not resume; refused if the run has checkpoints")
+    training.add_argument("--score", action="store_true", help="decode the valid split and report the task's metrics")
+    training.set_defaults(run=cmd_train)
+
+    infer = commands.add_parser("infer", parents=[overrides], help="decode a manifest into hypotheses jsonl")
+    infer.add_argument("spec")
+    infer.add_argument("--checkpoint", help="checkpoint or run folder (its best, else latest, checkpoint)")
+    infer.add_argument("--manifest", help="manifest to decode (default: data.test_manifest)")
+    infer.add_argument("--output", required=True, help="hypotheses jsonl to write")
+    infer.set_defaults(run=cmd_infer)
+
+    scoring = commands.add_parser("eval", parents=[overrides], help="score a hypotheses jsonl")
+    scoring.add_argument("hypotheses")
+    choice = scoring.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--spec", help="score with the metrics of this spec's task")
+    choice.add_argument("--metrics", help="comma-separated metric names, e.g. wer,cer")
+    scoring.add_argument("--output", help="metrics JSON to write")
+    scoring.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a scoring option, e.g. bleu_tokenize=zh or biasing_key=rare_words (repeatable)",
+    )
+    scoring.set_defaults(run=cmd_eval)
+
+    demo = commands.add_parser("demo", help="train the embedded demo, report its WER, transcribe a wav")
+    demo.add_argument("wav", nargs="?", help="a wav file to transcribe with the trained model")
+    demo.add_argument("--output-dir", default="runs/demo", help="run folder of the demo")
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``slam`` command: a :class:`~slam_core.errors.SlamError` (a user error, from
+    the core, the runtime or any plugin) prints one ``slam: error:`` message and exits 2; anything
+    else is a bug and keeps its traceback."""
+    args = build_parser().parse_args(argv)
+    # the command prints each plugin problem itself; the library's log warning would repeat it
+    logging.getLogger(plugins.log.name).setLevel(logging.ERROR)
+    try:
+        return args.run(args)
+    except SlamError as exc:
+        print(f"slam: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `slam spec schema | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

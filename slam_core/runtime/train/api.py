@@ -1,0 +1,164 @@
+"""``train(spec, run_dir=...)``: build the model, the data, the engine, resume, and run."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from slam_core.runtime.data.batch import ResumableBatches
+from slam_core.runtime.train import distributed
+from slam_core.runtime.train.checkpoint import Checkpointer
+from slam_core.runtime.train.encoder_cache import EncoderCaches
+from slam_core.runtime.train.engines import create_engine
+from slam_core.runtime.train.io import CheckpointError
+from slam_core.runtime.train.loop import StepInfo, Trainer, TrainResult
+from slam_core.runtime.train.monitor import Monitor
+from slam_core.runtime.train.validate import Scorer
+from slam_core.spec import PipelineSpec
+
+#: ``batches_factory(split, rank, world_size) -> ResumableBatches | None`` (``None``: no such split).
+BatchesFactory = Callable[[str, int, int], "ResumableBatches | None"]
+DEFAULT_LOADER = "slam_core.runtime.data.loader:build_batches"
+
+
+def train(
+    spec: PipelineSpec,
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool | str | Path = True,
+    batches_factory: BatchesFactory | None = None,
+    scorer: Scorer | None = None,
+    on_step: Callable[[StepInfo], None] | None = None,
+    registry=None,
+) -> TrainResult:
+    """Train the pipeline ``spec`` describes; every rank of a torchrun launch calls this.
+
+    - ``run_dir`` (default ``train.output_dir``) receives checkpoints, TensorBoard events,
+      ``history.jsonl``, ``curves.png`` and ``spec.json``.
+    - ``resume``: ``True`` continues from the latest checkpoint in ``run_dir`` if any;
+      ``False`` starts afresh (refused if ``run_dir`` has checkpoints); a path resumes from
+      that checkpoint folder.
+    - ``batches_factory(split, rank, world_size)`` gives each split's batches (``None`` for
+      a split that does not exist); by default the data pipeline builds them from the manifests.
+    - ``scorer(hypotheses, references, samples) -> metrics`` adds the task's metrics to
+      each validation (decoding with the ``infer`` settings).
+    """
+    import transformers
+
+    from slam_core.model import build_model
+
+    context = distributed.setup(spec.train.engine)
+    try:
+        run_dir = Path(run_dir if run_dir is not None else spec.train.output_dir)
+        checkpointer = Checkpointer(run_dir, spec.train, context)
+        start_from = _checkpoint_to_resume(checkpointer, resume)
+        transformers.set_seed(spec.train.seed)  # the same initial weights on every rank
+        model = build_model(spec, registry)
+        _check_best_metric(spec, scorer)
+        cache = None
+        if spec.train.encoder_cache_dir is not None:
+            cache = EncoderCaches.for_model(spec.train.encoder_cache_dir, model, spec, spec.train.dtype)
+        factory = batches_factory or default_batches_factory(spec, model)
+        train_batches = factory("train", context.rank, context.world_size)
+        if train_batches is None:
+            raise ValueError("the batches factory gave no train split")
+        valid_batches = factory("valid", context.rank, context.world_size)
+        total = total_steps(spec, train_batches)
+        engine = create_engine(model, spec, context)
+        engine.prepare(total)
+        if context.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "spec.json").write_text(spec.model_dump_json(indent=1))
+        start = checkpointer.load(start_from, engine) if start_from is not None else None
+        if start is None:
+            transformers.set_seed(spec.train.seed + context.rank)  # ranks draw different dropout masks
+        monitor = Monitor(run_dir, enabled=context.is_main, total_steps=total, start_step=start.step if start else 0)
+        trainer = Trainer(
+            spec=spec,
+            model=model,
+            engine=engine,
+            context=context,
+            train_batches=train_batches,
+            valid_batches=valid_batches,
+            checkpointer=checkpointer,
+            monitor=monitor,
+            total_steps=total,
+            scorer=scorer,
+            cache=cache,
+            on_step=on_step,
+        )
+        try:
+            return trainer.run(start)
+        finally:
+            monitor.close()
+    finally:
+        distributed.teardown(context)
+
+
+#: What every validation reports; a scorer adds the task's metrics.
+VALIDATION_METRICS = ("loss", "token_accuracy")
+
+
+def _check_best_metric(spec: PipelineSpec, scorer: Scorer | None) -> None:
+    """Refuse, before training, a ``train.best_metric`` that no validation will report."""
+    from slam_core.spec import SpecError
+
+    name = spec.train.best_metric
+    if name is None or name in VALIDATION_METRICS or scorer is not None:
+        return  # a scorer's metric names are known only once it has run
+    raise SpecError(
+        [
+            f"train.best_metric: {name!r} is not reported by validation, which gives {', '.join(VALIDATION_METRICS)} "
+            "without a scorer; decode and score the valid split (slam train --score) or choose one of those"
+        ]
+    )
+
+
+def _checkpoint_to_resume(checkpointer: Checkpointer, resume: bool | str | Path) -> Path | None:
+    if resume is True:
+        return checkpointer.latest()
+    if resume is False:
+        if checkpointer.all():
+            raise CheckpointError(
+                f"{checkpointer.directory}: holds checkpoints of an earlier run; resume it (drop --fresh; "
+                "resume=True in Python) or choose another run folder"
+            )
+        return None
+    return Path(resume)
+
+
+def total_steps(spec: PipelineSpec, train_batches: ResumableBatches) -> int:
+    """Optimizer steps of the run: ``train.max_steps``, or the epochs' batches / ``grad_accum``."""
+    train = spec.train
+    per_epoch = None
+    if hasattr(train_batches, "__len__"):
+        per_epoch = math.ceil(len(train_batches) / train.grad_accum)
+    if per_epoch is None and train.max_steps is None:
+        raise ValueError("set train.max_steps: the train batches do not say how many there are per epoch")
+    if train.max_steps is not None:
+        return train.max_steps if per_epoch is None else min(train.max_steps, per_epoch * train.epochs)
+    return per_epoch * train.epochs
+
+
+def default_batches_factory(spec: PipelineSpec, model) -> BatchesFactory:
+    """Batches from the data pipeline (``slam_core.runtime.data.loader:build_batches``), imported when needed."""
+    module_name, _, attribute = DEFAULT_LOADER.partition(":")
+    try:
+        build = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise RuntimeError(
+            f"train() needs batches: pass batches_factory=, or install the data pipeline ({DEFAULT_LOADER} is "
+            f"not available: {exc})"
+        ) from exc
+
+    def factory(split: str, rank: int, world_size: int):
+        if split != "train" and getattr(spec.data, f"{split}_manifest", None) is None:
+            return None
+        preprocessor = model.preprocessor(training=split == "train")
+        return build(
+            spec, split, preprocessor, rank=rank, world_size=world_size, seed=spec.train.seed, modality=model.modality
+        )
+
+    return factory

@@ -1,0 +1,77 @@
+"""Checkpoint file helpers: safe reads that name the file, fsync, atomic directory publication."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from slam_core.errors import CheckpointError
+
+
+def load_torch(path: Path, what: str, safe_globals: Iterable[Any] = ()) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; any failure is a :class:`CheckpointError`."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (the {what} of the checkpoint)")
+    try:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling and zip errors have many types
+        raise CheckpointError(f"{path}: cannot read the {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def load_safetensors(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file on the CPU; any failure is a :class:`CheckpointError`."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (the {what} of the checkpoint)")
+    try:
+        return load_file(path, device="cpu")
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read the {what}: {type(exc).__name__}: {exc}") from exc
+
+
+def fsync_tree(directory: Path) -> None:
+    """Flush every file under ``directory``, then the directories themselves, to disk."""
+    for root, _, files in os.walk(directory):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        fsync_dir(Path(root))
+
+
+def fsync_dir(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def publish_dir(temporary: Path, final: Path) -> None:
+    """Make the complete ``temporary`` directory appear as ``final`` in one rename (replacing it)."""
+    fsync_tree(temporary)
+    if final.exists():
+        stale = final.with_name(f".stale-{final.name}")
+        shutil.rmtree(stale, ignore_errors=True)
+        os.rename(final, stale)
+        os.rename(temporary, final)
+        shutil.rmtree(stale, ignore_errors=True)
+    else:
+        os.rename(temporary, final)
+    fsync_dir(final.parent)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename."""
+    temporary = path.with_name(f".tmp-{path.name}")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
