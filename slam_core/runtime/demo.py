@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from slam_core.errors import SlamError
 
 #: The demo recipe folder, in a clone of the repository (recipes/ is not part of the wheel).
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes" / "demo"
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes" / "demo"
 #: Marks a folder as the demo's own run folder, so that a new run may clear what an old one wrote.
 MARKER = ".slam-demo"
 
