@@ -1,8 +1,9 @@
-"""The hooks a SLAM plugin implements, one per component kind.
+"""The hooks a SLAM plugin implements: one per component kind, and one for ``slam`` subcommands.
 
 A plugin is a module (or object) named by an entry point in the group ``slam.plugins``.
-It implements any of the hooks below with :data:`hookimpl`; each hook returns a list of
-:class:`~slam_core.records.ComponentSpec` records. Discovery (``slam_core.plugins``)
+It implements any of the hooks below with :data:`hookimpl`; each component hook returns a list
+of :class:`~slam_core.records.ComponentSpec` records, :func:`slam_commands` a list of
+:class:`~slam_core.records.CommandSpec` records. Discovery (``slam_core.plugins``)
 calls each plugin's hooks separately, so one broken plugin cannot hide the others.
 
 Records are cheap: the config is a pydantic model and the factory a ``"module:attr"``
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import pluggy
 
-from slam_core.records import ComponentSpec
+from slam_core.records import CommandSpec, ComponentSpec
 
 PROJECT_NAME = "slam"
 
@@ -36,7 +37,7 @@ def slam_encoders() -> list[ComponentSpec]:
         from typing import Literal
         from pydantic import BaseModel, ConfigDict
         from slam_core.hookspecs import hookimpl
-        from slam_core.records import ComponentSpec
+        from slam_core.records import CommandSpec, ComponentSpec
 
         class MyEncoderConfig(BaseModel):
             model_config = ConfigDict(extra="forbid")
@@ -109,6 +110,41 @@ def slam_task_heads() -> list[ComponentSpec]:
     """
 
 
+@hookspec
+def slam_commands() -> list[CommandSpec]:
+    """Declare subcommands of the ``slam`` command (``slam <name> ...``), e.g. a demo or a data tool.
+
+    Factory signature: ``factory(parser: argparse.ArgumentParser) -> run``, where ``run(args:
+    argparse.Namespace) -> int`` is the exit status. The factory adds the subcommand's arguments
+    to ``parser`` (already named and described from the record) and returns ``run``. The ``slam``
+    command imports it only when that subcommand is chosen; ``slam --help`` and ``slam plugins``
+    show the record alone. ``run`` raises :class:`~slam_core.errors.SlamError` (or a subclass) for
+    a user error, which ``slam`` prints as one ``slam: error: ...`` line with exit status 2.
+
+    A name that another plugin already declares is a conflict (the later plugin is skipped, as
+    for components); a name the ``slam`` command has itself (``plugins``, ``spec``, ``inspect``,
+    ``train``, ``infer``, ``eval``) is reported by ``slam plugins`` and never shadows it.
+
+    Example::
+
+        # my_pkg/plugin.py (the entry point's module: imports no torch)
+        @hookimpl
+        def slam_commands():
+            return [CommandSpec(name="hello", help="print a greeting",
+                                factory="my_pkg.cli:hello_command", api="1.0")]
+
+        # my_pkg/cli.py
+        def hello_command(parser):
+            parser.add_argument("--name", default="world")
+
+            def run(args):
+                print(f"hello, {args.name}")
+                return 0
+
+            return run
+    """
+
+
 #: Which hook declares which kind of component.
 HOOK_FOR_KIND = {
     "encoder": "slam_encoders",
@@ -117,3 +153,6 @@ HOOK_FOR_KIND = {
     "peft": "slam_peft_methods",
     "task": "slam_task_heads",
 }
+
+#: The hook that declares ``slam`` subcommands (not a component kind).
+COMMANDS_HOOK = "slam_commands"

@@ -1,10 +1,10 @@
 """Plugin discovery: the entry-point group ``slam.plugins``, isolated and cached.
 
-Each entry point names a module implementing hooks from :mod:`slam_core.hookspecs`.
-Every plugin is loaded and called on its own; one that fails to import, returns malformed
-records, targets an incompatible API version, or clashes with another on a component name
-is reported (with its distribution name and version) and skipped, and the host keeps
-working. Environment variables:
+Each entry point names a module implementing hooks from :mod:`slam_core.hookspecs`: components
+of the five kinds and ``slam`` subcommands. Every plugin is loaded and called on its own; one
+that fails to import, returns malformed records, targets an incompatible API version, or
+clashes with another on a component or command name is reported (with its distribution name
+and version) and skipped, and the host keeps working. Environment variables:
 
 - ``SLAM_STRICT_PLUGINS=1``: any such problem raises :class:`PluginError` instead.
 - ``SLAM_PLUGINS_ALLOW=a,b``: load only these (entry-point or distribution names).
@@ -27,7 +27,7 @@ import pluggy
 
 from slam_core import hookspecs
 from slam_core.errors import PluginError, UnknownComponentError
-from slam_core.records import API_VERSION, ComponentSpec, RecordError, api_compatible
+from slam_core.records import API_VERSION, CommandSpec, ComponentSpec, RecordError, api_compatible
 
 ENTRY_POINT_GROUP = "slam.plugins"
 log = logging.getLogger("slam.plugins")
@@ -58,6 +58,7 @@ class PluginReport:
     status: PluginStatus = PluginStatus.OK
     message: str = ""
     components: list[tuple[str, str]] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -77,13 +78,27 @@ class RegisteredComponent:
         return self.spec.name
 
 
+@dataclass(frozen=True)
+class RegisteredCommand:
+    """A ``slam`` subcommand record together with the plugin that provides it."""
+
+    spec: CommandSpec
+    plugin: PluginReport
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
 @dataclass(eq=False)
 class Registry:
-    """Everything discovery found: usable components by kind and name, and one report per plugin."""
+    """Everything discovery found: usable components by kind and name, ``slam`` subcommands by name,
+    and one report per plugin."""
 
     components: dict[str, dict[str, RegisteredComponent]] = field(
         default_factory=lambda: {kind: {} for kind in hookspecs.HOOK_FOR_KIND}
     )
+    commands: dict[str, RegisteredCommand] = field(default_factory=dict)
     reports: list[PluginReport] = field(default_factory=list)
 
     def names(self, kind: str) -> list[str]:
@@ -208,7 +223,11 @@ def _dist_version(entry_point: metadata.EntryPoint) -> str:
     return str(version) if version else "?"
 
 
-def _load_plugin(entry_point: metadata.EntryPoint, report: PluginReport) -> list[tuple[str, ComponentSpec]] | None:
+#: What one plugin declares: ``(kind, record)`` per component, and its command records.
+Declared = tuple[list[tuple[str, ComponentSpec]], list[CommandSpec]]
+
+
+def _load_plugin(entry_point: metadata.EntryPoint, report: PluginReport) -> Declared | None:
     """Import one plugin and call its hooks; ``None`` (with ``report`` filled in) when broken."""
     try:
         plugin = entry_point.load()
@@ -227,21 +246,17 @@ def _load_plugin(entry_point: metadata.EntryPoint, report: PluginReport) -> list
         return None
     records: list[tuple[str, ComponentSpec]] = []
     for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
-        try:
-            results = getattr(manager.hook, hook_name)()
-        except Exception as exc:
-            report.status = PluginStatus.INVALID
-            report.message = f"hook {hook_name} raised {type(exc).__name__}: {exc}"
+        returned = _call_hook(manager, hook_name, ComponentSpec, report)
+        if returned is None:
             return None
-        for returned in results:
-            problem = _check_returned(hook_name, returned)
-            if problem:
-                report.status = PluginStatus.INVALID
-                report.message = problem
-                return None
-            records.extend((kind, spec) for spec in returned)
+        records.extend((kind, spec) for spec in returned)
+    commands = _call_hook(manager, hookspecs.COMMANDS_HOOK, CommandSpec, report)
+    if commands is None:
+        return None
     report.components = [(kind, spec.name) for kind, spec in records]
-    incompatible = sorted({spec.api for _, spec in records if not api_compatible(spec.api)})
+    report.commands = [command.name for command in commands]
+    declared = [*(spec for _, spec in records), *commands]
+    incompatible = sorted({spec.api for spec in declared if not api_compatible(spec.api)})
     if incompatible:
         report.status = PluginStatus.INCOMPATIBLE
         report.message = (
@@ -249,15 +264,35 @@ def _load_plugin(entry_point: metadata.EntryPoint, report: PluginReport) -> list
             f"install a release of {report.distribution} built for slam-core API {API_VERSION}"
         )
         return None
+    return records, commands
+
+
+def _call_hook(manager: pluggy.PluginManager, hook_name: str, record_type: type, report: PluginReport) -> list | None:
+    """The records one hook returned (from each of its implementations), checked; ``None`` when broken."""
+    try:
+        results = getattr(manager.hook, hook_name)()
+    except Exception as exc:
+        report.status = PluginStatus.INVALID
+        report.message = f"hook {hook_name} raised {type(exc).__name__}: {exc}"
+        return None
+    records = []
+    for returned in results:
+        problem = _check_returned(hook_name, returned, record_type)
+        if problem:
+            report.status = PluginStatus.INVALID
+            report.message = problem
+            return None
+        records.extend(returned)
     return records
 
 
-def _check_returned(hook_name: str, returned: object) -> str | None:
+def _check_returned(hook_name: str, returned: object, record_type: type) -> str | None:
+    expected = record_type.__name__
     if not isinstance(returned, (list, tuple)):
-        return f"hook {hook_name} returned {type(returned).__name__}, expected a list of ComponentSpec"
+        return f"hook {hook_name} returned {type(returned).__name__}, expected a list of {expected}"
     for item in returned:
-        if not isinstance(item, ComponentSpec):
-            return f"hook {hook_name} returned a {type(item).__name__}, expected ComponentSpec"
+        if not isinstance(item, record_type):
+            return f"hook {hook_name} returned a {type(item).__name__}, expected {expected}"
         try:
             item.validate()
         except RecordError as exc:
@@ -265,18 +300,32 @@ def _check_returned(hook_name: str, returned: object) -> str | None:
     return None
 
 
-def _register(result: Registry, report: PluginReport, records: list[tuple[str, ComponentSpec]]) -> None:
-    seen: set[tuple[str, str]] = set()
-    for kind, spec in records:
-        owner = result.components[kind].get(spec.name)
-        if owner is not None or (kind, spec.name) in seen:
-            other = owner.plugin.label if owner is not None else "itself"
-            report.status = PluginStatus.CONFLICT
-            report.message = (
-                f"{kind} {spec.name!r} is already provided by {other}; uninstall one of them "
-                f"or exclude one with SLAM_PLUGINS_DENY"
-            )
-            return
-        seen.add((kind, spec.name))
+def _register(result: Registry, report: PluginReport, declared: Declared) -> None:
+    """Add one plugin's components and commands, or none of them when a name is taken."""
+    records, commands = declared
+    clash = _first_clash(result, records, commands)
+    if clash is not None:
+        what, other = clash
+        report.status = PluginStatus.CONFLICT
+        report.message = (
+            f"{what} is already provided by {other}; uninstall one of them or exclude one with SLAM_PLUGINS_DENY"
+        )
+        return
     for kind, spec in records:
         result.components[kind][spec.name] = RegisteredComponent(kind, spec, report)
+    for command in commands:
+        result.commands[command.name] = RegisteredCommand(command, report)
+
+
+def _first_clash(
+    result: Registry, records: list[tuple[str, ComponentSpec]], commands: list[CommandSpec]
+) -> tuple[str, str] | None:
+    """``(what, provider)`` of the first name already registered (or declared twice by this plugin)."""
+    seen: set[tuple[str, str]] = set()
+    named = [(kind, spec.name, result.components[kind].get(spec.name)) for kind, spec in records]
+    named += [("command", command.name, result.commands.get(command.name)) for command in commands]
+    for kind, name, owner in named:
+        if owner is not None or (kind, name) in seen:
+            return f"{kind} {name!r}", owner.plugin.label if owner is not None else "itself"
+        seen.add((kind, name))
+    return None

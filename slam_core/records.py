@@ -77,11 +77,52 @@ class ComponentSpec:
 
     def load_factory(self) -> Any:
         """Import and return the factory callable (this may import torch)."""
-        module_name, _, attr = self.factory.partition(":")
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-        return target
+        return _load_attribute(self.factory)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """What a plugin declares about one ``slam`` subcommand (``slam <name> ...``).
+
+    Attributes:
+        name: the subcommand, lower-case letters, digits and '-'; it may not be one of the
+            core's own commands (``plugins``, ``spec``, ``inspect``, ``train``, ``infer``, ``eval``).
+        help: one line shown by ``slam --help`` and ``slam plugins``.
+        factory: ``"module:attr"`` naming ``factory(parser: argparse.ArgumentParser) -> run``: it adds
+            the subcommand's arguments to ``parser`` and returns ``run(args: argparse.Namespace) -> int``.
+            It is imported only when ``slam <name>`` runs, so listing commands imports nothing of the
+            plugin's but its hook module.
+        api: the contract version (``"MAJOR.MINOR"``) the plugin was written for, as for components.
+    """
+
+    name: str
+    help: str
+    factory: str
+    api: str
+
+    def validate(self) -> None:
+        """Raise :class:`RecordError` naming the first rule this record breaks."""
+        if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", self.name):
+            raise RecordError(f"command name {self.name!r} must be lower-case letters, digits or '-'")
+        if not isinstance(self.help, str) or not self.help.strip() or "\n" in self.help:
+            raise RecordError(f"command {self.name}: help must be one non-empty line, got {self.help!r}")
+        if not isinstance(self.factory, str) or not _FACTORY_PATTERN.fullmatch(self.factory):
+            raise RecordError(f"command {self.name}: factory {self.factory!r} must be a 'module:attr' string")
+        if not isinstance(self.api, str) or not _API_PATTERN.fullmatch(self.api):
+            raise RecordError(f"command {self.name}: api {self.api!r} must look like 'MAJOR.MINOR'")
+
+    def load_factory(self) -> Any:
+        """Import and return the factory callable."""
+        return _load_attribute(self.factory)
+
+
+def _load_attribute(reference: str) -> Any:
+    """The object a ``"module:attr"`` string names (``attr`` may be dotted)."""
+    module_name, _, attr = reference.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
 
 
 def config_type_literal(config: type[BaseModel]) -> str | None:

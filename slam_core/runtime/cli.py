@@ -1,7 +1,8 @@
-"""The ``slam`` command.
+"""The ``slam`` command: its own subcommands, and those plugins declare through the ``slam_commands`` hook.
 
 ``slam plugins`` and ``slam spec ...`` import no torch; ``slam inspect`` imports it to
-build the model on the meta device (no weights are allocated or loaded).
+build the model on the meta device (no weights are allocated or loaded). A plugin's command
+is imported only when it is the one that runs.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from slam_core import plugins
-from slam_core.errors import SlamError
+from slam_core.errors import PluginError, SlamError
 
 
 def _table(rows: list[Sequence[str]], header: Sequence[str]) -> str:
@@ -32,25 +33,17 @@ PLUGIN_COLUMNS = ("name", "kind", "distribution", "version", "status")
 def cmd_plugins(args: argparse.Namespace) -> int:
     registry = plugins.registry()
     entries = [
-        {
-            "name": name,
-            "kind": kind,
-            "distribution": entry.plugin.distribution,
-            "version": entry.plugin.version,
-            "status": entry.plugin.status.value,
-        }
+        _plugin_row(name, kind, entry.plugin, entry.plugin.status.value)
         for kind, components in registry.components.items()
         for name, entry in sorted(components.items())
     ]
+    shadowed = [name for name in sorted(registry.commands) if name in BUILTIN_COMMANDS]
+    entries += [
+        _plugin_row(name, "command", entry.plugin, "conflict" if name in shadowed else entry.plugin.status.value)
+        for name, entry in sorted(registry.commands.items())
+    ]
     skipped = [
-        {
-            "name": report.entry_point,
-            "kind": "-",
-            "distribution": report.distribution,
-            "version": report.version,
-            "status": report.status.value,
-            "message": report.message,
-        }
+        {**_plugin_row(report.entry_point, "-", report, report.status.value), "message": report.message}
         for report in registry.reports
         if report.status is not plugins.PluginStatus.OK
     ]
@@ -61,7 +54,26 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     print(_table(rows, [column.upper() for column in PLUGIN_COLUMNS]))
     for report in registry.problems():
         print(f"\n{report.label}: {report.status.value}: {report.message}", file=sys.stderr)
+    for name in shadowed:
+        print(f"\n{_shadowed_message(registry.commands[name])}", file=sys.stderr)
     return 0
+
+
+def _plugin_row(name: str, kind: str, report: plugins.PluginReport, status: str) -> dict[str, str]:
+    return {
+        "name": name,
+        "kind": kind,
+        "distribution": report.distribution,
+        "version": report.version,
+        "status": status,
+    }
+
+
+def _shadowed_message(command: plugins.RegisteredCommand) -> str:
+    return (
+        f"{command.plugin.label}: conflict: command {command.name!r} is a command of slam itself; "
+        f"the plugin's is not used (rename it)"
+    )
 
 
 def cmd_spec_validate(args: argparse.Namespace) -> int:
@@ -152,13 +164,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from slam_core.runtime.demo import run_demo
-
-    run_demo(args.output_dir, transcribe=args.wav)
-    return 0
-
-
 def cmd_inspect(args: argparse.Namespace) -> int:
     from slam_core.runtime.inspect import inspect_spec, render_report
     from slam_core.spec import load_spec
@@ -168,9 +173,46 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: The subcommands of slam itself; a plugin's command of one of these names is reported and not used.
+BUILTIN_COMMANDS = ("plugins", "spec", "inspect", "train", "infer", "eval")
+
+
+def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The ``slam`` parser: slam's own commands, then every command the installed plugins declare.
+
+    A plugin command's factory (which adds its arguments) is imported only for the names in
+    ``load``; ``None`` loads every one (``slam --help`` needs none of them).
+    """
     parser = argparse.ArgumentParser(prog="slam", description="SLAM: speech, language, audio and music LLMs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_builtin_commands(commands)
+    for name, command in sorted(plugins.registry().commands.items()):
+        if name in BUILTIN_COMMANDS:
+            continue
+        subparser = commands.add_parser(name, help=command.spec.help, description=command.spec.help)
+        if load is None or name in load:
+            subparser.set_defaults(run=_load_command(command, subparser))
+    return parser
+
+
+def _load_command(command: plugins.RegisteredCommand, parser: argparse.ArgumentParser):
+    """Import a plugin command's factory and let it add its arguments; returns its ``run``."""
+    try:
+        run = command.spec.load_factory()(parser)
+    except (Exception, SystemExit) as exc:  # a broken plugin command is a user-facing plugin problem
+        raise PluginError(
+            f"the command {command.name!r} of {command.plugin.label} failed to load from "
+            f"{command.spec.factory!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not callable(run):
+        raise PluginError(
+            f"the command {command.name!r} of {command.plugin.label}: its factory {command.spec.factory!r} "
+            f"returned {type(run).__name__}, expected run(args) -> int"
+        )
+    return run
+
+
+def _add_builtin_commands(commands) -> None:
 
     listing = commands.add_parser("plugins", help="list installed plugins and their components")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -228,22 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scoring.set_defaults(run=cmd_eval)
 
-    demo = commands.add_parser("demo", help="train the embedded demo, report its WER, transcribe a wav")
-    demo.add_argument("wav", nargs="?", help="a wav file to transcribe with the trained model")
-    demo.add_argument("--output-dir", default="runs/demo", help="run folder of the demo")
-    demo.set_defaults(run=cmd_demo)
-    return parser
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (slam's top level has no option that takes a value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``slam`` command: a :class:`~slam_core.errors.SlamError` (a user error, from
     the core, the runtime or any plugin) prints one ``slam: error:`` message and exits 2; anything
     else is a bug and keeps its traceback."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     # the command prints each plugin problem itself; the library's log warning would repeat it
     logging.getLogger(plugins.log.name).setLevel(logging.ERROR)
     try:
-        return args.run(args)
+        args = build_parser(load={_chosen_command(argv)}).parse_args(argv)
+        return int(args.run(args) or 0)
     except SlamError as exc:
         print(f"slam: error: {exc}", file=sys.stderr)
         return 2
