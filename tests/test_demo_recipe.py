@@ -1,4 +1,4 @@
-"""The embedded demo recipe (recipes/demo) and its runner (slam_core.runtime.demo)."""
+"""The embedded demo recipe (recipes/demo) and its runner (slam_recipes._demo, in slam-recipes)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 import soundfile
-from slam_plugin_whisper.plugin import SHAPE_FIELDS
+from slam_recipes._demo import ctc
+from slam_recipes._demo import run as demo
 
-from slam_core.runtime import demo
+from slam_core.errors import SpecError
 from slam_core.runtime.data import read_manifest
-from slam_core.spec import load_spec
+from slam_core.spec import load_spec, validate_spec
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo"
 DATA = RECIPE / "data"
@@ -34,8 +35,9 @@ def _targets(split: str) -> list[str]:
 
 
 def test_the_shipped_spec_validates_and_trains_a_random_whisper_into_smollm2_with_lora():
-    document, root = demo.load_demo_spec()
-    spec = load_spec(RECIPE / "spec.yaml")
+    document, base = demo.load_demo_spec()
+    assert demo.RECIPE_DIR == RECIPE and base == RECIPE
+    spec = validate_spec(document)
     assert (spec.encoder.type, spec.encoder.path, spec.encoder.mode) == ("whisper", None, "variable")
     assert spec.encoder.num_mel_bins == 80
     assert (spec.projector.type, spec.llm.type, spec.llm.gguf, spec.llm.dtype) == (
@@ -45,19 +47,24 @@ def test_the_shipped_spec_validates_and_trains_a_random_whisper_into_smollm2_wit
         "fp32",
     )
     assert spec.peft.type == "lora" and spec.task.type == "asr" and spec.train.dtype == "fp32"
-    for split in SPLITS:
-        assert Path(document["data"][f"{split}_manifest"]) == root / getattr(spec.data, f"{split}_manifest")
-        assert (root / getattr(spec.data, f"{split}_manifest")).is_file()
-    assert demo.load_ctc_config().epochs > 0
+    shipped = load_spec(RECIPE / "spec.yaml")
+    for split in SPLITS:  # relative to the spec file's folder, made absolute by the loader
+        assert Path(getattr(spec.data, f"{split}_manifest")) == RECIPE / getattr(shipped.data, f"{split}_manifest")
+        assert Path(getattr(spec.data, f"{split}_manifest")) == DATA / f"{split}.jsonl"
+    assert ctc.load_ctc_config(RECIPE / "ctc.yaml").epochs > 0
 
 
 def test_the_llm_stage_spec_loads_the_ctc_encoder_instead_of_a_random_one(tmp_path):
     document, _ = demo.load_demo_spec()
     staged = demo.with_encoder_checkpoint(document, tmp_path / "encoder")
-    assert staged["encoder"]["path"] == str(tmp_path / "encoder")
-    assert not set(SHAPE_FIELDS) & set(staged["encoder"])
-    assert staged["encoder"]["mode"] == document["encoder"]["mode"]
+    encoder = validate_spec(staged).encoder  # the shape settings are gone: a path with a shape is refused
+    assert (encoder.type, encoder.path) == ("whisper", str(tmp_path / "encoder"))
+    # the settings that still apply with a checkpoint are kept, the random-init shape is dropped
+    assert (encoder.mode, encoder.long_audio) == (document["encoder"]["mode"], document["encoder"]["long_audio"])
+    assert set(staged["encoder"]) == {"type", "path", "mode", "long_audio"}
     assert "path" not in document["encoder"]  # the shipped document is left alone
+    with pytest.raises(SpecError, match="path"):
+        validate_spec({**document, "encoder": {**document["encoder"], "path": str(tmp_path / "encoder")}})
 
 
 @pytest.mark.parametrize("split", SPLITS)
@@ -105,7 +112,7 @@ def test_the_data_is_small_enough_to_commit_and_has_no_stray_files():
 def test_ctc_vocabulary_round_trip_and_greedy_decoding():
     import torch
 
-    vocabulary = demo.CharVocabulary(["ab c", "ba"])  # chars ' ', a, b, c -> ids 1..4; 0 is the blank
+    vocabulary = ctc.CharVocabulary(["ab c", "ba"])  # chars ' ', a, b, c -> ids 1..4; 0 is the blank
     assert len(vocabulary) == 5 and vocabulary.encode("cab") == [4, 2, 3]
     with pytest.raises(ValueError, match="not in the CTC vocabulary"):
         vocabulary.encode("abz")
@@ -125,7 +132,7 @@ def test_a_ctc_trained_whisper_encoder_reloads_through_encoder_path(tmp_path):
     spec = validate_spec(document)
     torch.manual_seed(0)
     encoder = build_component("encoder", spec.encoder).eval()
-    demo.save_whisper_encoder(encoder, tmp_path / "encoder")
+    ctc.save_whisper_encoder(encoder, tmp_path / "encoder")
     reloaded = build_component(
         "encoder", validate_spec(demo.with_encoder_checkpoint(document, tmp_path / "encoder")).encoder
     )
@@ -141,7 +148,7 @@ def test_a_ctc_trained_whisper_encoder_reloads_through_encoder_path(tmp_path):
 def test_a_demo_folder_of_something_else_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(demo.DemoError, match="not a demo run folder"):
-        demo.run_demo(tmp_path, overrides=_TINY_ENCODER + _TOY_LLM, ctc=demo.CTCConfig(epochs=1))
+        demo.run_demo(tmp_path, overrides=_TINY_ENCODER + _TOY_LLM, ctc=ctc.CTCConfig(epochs=1))
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
@@ -173,7 +180,7 @@ def test_the_demo_pipeline_runs_end_to_end_and_prints_the_wer_last(tmp_path, cap
     wav = DATA / "audio" / "test-0000.flac"
     output = tmp_path / "demo"
     wer = demo.run_demo(
-        output, transcribe=wav, overrides=_TINY_ENCODER + _TOY_LLM, ctc=demo.CTCConfig(epochs=1), limit_test=4
+        output, transcribe=wav, overrides=_TINY_ENCODER + _TOY_LLM, ctc=ctc.CTCConfig(epochs=1), limit_test=4
     )
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"WER: \d+\.\d%", lines[-1]), lines[-3:]
@@ -183,6 +190,9 @@ def test_the_demo_pipeline_runs_end_to_end_and_prints_the_wer_last(tmp_path, cap
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["wer"] == wer and metrics["test_utterances"] == 4 and metrics["llm_steps"] == 2
     assert len((output / "test_hypotheses.jsonl").read_text().splitlines()) == 4
-    # a second run into the same folder starts afresh
-    demo.run_demo(output, overrides=_TINY_ENCODER + _TOY_LLM, ctc=demo.CTCConfig(epochs=1), limit_test=2)
-    assert json.loads((output / "metrics.json").read_text())["test_utterances"] == 2
+    # a second run into the same folder starts afresh; --quick's settings: CTC epochs, test sentences
+    demo.run_demo(output, overrides=_TINY_ENCODER + _TOY_LLM, quick=True)
+    assert json.loads((output / "metrics.json").read_text())["test_utterances"] == demo.QUICK.test_utterances
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert sum("ctc epoch" in line for line in lines) == demo.QUICK.ctc_epochs
+    assert re.fullmatch(r"WER: \d+\.\d%", lines[-1])

@@ -46,7 +46,6 @@ def test_every_plugin_package_is_forbidden_to_the_core():
     assert plugins and plugins <= set(core_contract()["forbidden_modules"])
 
 
-@pytest.mark.xfail(strict=True, reason="the demo still imports the whisper plugin (moves to slam-recipes)")
 def test_the_core_library_names_no_plugin_package():
     offenders = [
         f"{path.relative_to(ROOT)}:{number}"

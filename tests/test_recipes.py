@@ -52,7 +52,7 @@ def load_prepare(recipe: str):
 def test_prepare_data_has_help(recipe, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_prepare(recipe).main(["--help"])
-    assert exit_info.value.code == 0 and f"usage: recipes/{recipe}/prepare_data.py" in capsys.readouterr().out
+    assert exit_info.value.code == 0 and f"usage: {recipe}/prepare_data.py" in capsys.readouterr().out
 
 
 def prepare(recipe: str, *argv) -> int:

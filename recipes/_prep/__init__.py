@@ -1,9 +1,9 @@
 """Shared helpers of the recipes' ``prepare_data.py`` scripts: layout checks, table reading, manifest writing.
 
-A script imports it after putting ``recipes/`` on ``sys.path``::
+A script imports it from the installed slam-recipes, so that it also runs from a copy made by
+``slam recipes copy``::
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from _prep import PrepError, read_table, run, write_manifest
+    from slam_recipes._prep import PrepError, read_table, run, write_manifest
 """
 
 from .cli import add_output_dir, base_parser, run, warn

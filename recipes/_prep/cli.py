@@ -11,11 +11,12 @@ from .layout import PrepError
 
 
 def base_parser(script: str, description: str, default_output: str | None = None) -> argparse.ArgumentParser:
-    """A parser named ``recipes/<recipe>/prepare_data.py`` after ``script`` (the caller's ``__file__``).
+    """A parser named ``<recipe folder>/prepare_data.py`` after ``script`` (the caller's ``__file__``;
+    a copy made by ``slam recipes copy vsr my-vsr`` is ``my-vsr/prepare_data.py``).
 
     It shows ``description`` as written, and has ``--output-dir`` when ``default_output`` is given.
     """
-    prog = f"recipes/{Path(script).parent.name}/{Path(script).name}"
+    prog = f"{Path(script).parent.name}/{Path(script).name}"
     parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )

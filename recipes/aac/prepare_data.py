@@ -23,9 +23,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from _prep import (
+from slam_recipes._prep import (
     PrepError,
     add_output_dir,
     base_parser,

@@ -24,9 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from _prep import PrepError, base_parser, require_dir, require_file, run, write_manifest
+from slam_recipes._prep import PrepError, base_parser, require_dir, require_file, run, write_manifest
 
 from slam_core.runtime.tasks.biasing_lists import BiasingListError, attach_biasing_lists, read_biasing_tsv
 

@@ -20,10 +20,7 @@ import sys
 from pathlib import Path
 
 import soundfile
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from _prep import PrepError, base_parser, require_dir, require_file, run, warn, write_manifest
+from slam_recipes._prep import PrepError, base_parser, require_dir, require_file, run, warn, write_manifest
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 SPLIT_FILES = {"train": "train_filtered.txt", "valid": "valid_filtered.txt", "test": "test_filtered.txt"}

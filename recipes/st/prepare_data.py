@@ -17,9 +17,7 @@ import csv
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from _prep import PrepError, base_parser, read_table, require_dir, require_file, run, warn, write_manifest
+from slam_recipes._prep import PrepError, base_parser, read_table, require_dir, require_file, run, warn, write_manifest
 
 SPLITS = ("train", "dev", "test")
 #: CoVoST 2's language codes and the names the ``st`` task's prompt uses.

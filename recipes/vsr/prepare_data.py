@@ -18,9 +18,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from _prep import PrepError, base_parser, relative_source, require_dir, require_file, run, warn, write_manifest
+from slam_recipes._prep import (
+    PrepError,
+    base_parser,
+    relative_source,
+    require_dir,
+    require_file,
+    run,
+    warn,
+    write_manifest,
+)
 
 SPLITS = ("train", "valid", "test")
 HINT = (
