@@ -4,8 +4,11 @@ Importing this package imports no torch; the torch-backed parts live in
 ``slam_core.components`` and ``slam_core.model``.
 """
 
-from slam_core.records import API_VERSION, ComponentKind, ComponentSpec
+from importlib import metadata
 
-__version__ = "0.1.0"
+from slam_core.records import API_VERSION, CommandSpec, ComponentKind, ComponentSpec
 
-__all__ = ["API_VERSION", "ComponentKind", "ComponentSpec", "__version__"]
+#: The installed distribution's version (pyproject.toml holds the only copy).
+__version__ = metadata.version("slam-core")
+
+__all__ = ["API_VERSION", "CommandSpec", "ComponentKind", "ComponentSpec", "__version__"]
