@@ -3,9 +3,9 @@ VENV ?= .venv
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-DEPENDENCY_FILES := constraints.txt pyproject.toml $(wildcard plugins/*/pyproject.toml) scripts/setup-venv.sh
+DEPENDENCY_FILES := constraints.txt pyproject.toml $(wildcard plugins/*/pyproject.toml) recipes/pyproject.toml scripts/setup-venv.sh
 
-.PHONY: setup demo inspect test lint
+.PHONY: setup demo demo-quick inspect test lint wheels
 setup: $(VENV)/.slam-setup
 
 $(VENV)/.slam-setup: $(DEPENDENCY_FILES)
@@ -17,6 +17,16 @@ $(VENV)/.slam-setup: $(DEPENDENCY_FILES)
 demo: setup
 	$(VENV)/bin/slam demo $(WAV)
 
+# A smoke run of the same pipeline (a few steps; its WER is not the demo's).
+demo-quick: setup
+	$(VENV)/bin/slam demo --quick
+
+# Every distribution's sdist and wheel, into dist/.
+wheels: setup
+	for folder in . plugins/*/ recipes contrib/template; do \
+		$(VENV)/bin/python -m build --no-isolation --outdir dist $$folder || exit 1; \
+	done
+
 # Validate and inspect the paper-scale example spec (meta device, no weights).
 inspect: setup
 	$(VENV)/bin/slam spec validate recipes/vicuna-7b-lora/spec.yaml
@@ -27,4 +37,4 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check slam_core plugins
+	$(VENV)/bin/ruff format --check slam_core plugins recipes

