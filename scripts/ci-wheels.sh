@@ -38,7 +38,7 @@ if [ "${#wheels[@]}" -ne "${#distributions[@]}" ] || [ "${#sdists[@]}" -ne "${#d
 fi
 
 key=$(cat "$root/constraints.txt" "$root/pyproject.toml" "$root"/plugins/*/pyproject.toml \
-    "$root/recipes/pyproject.toml" "$0" | sha256sum | cut -c1-16)
+    "$root/recipes/pyproject.toml" | sha256sum | cut -c1-16)
 venv="$cache/wheels-venv-$key"
 mkdir -p "$cache"
 find "$cache" -maxdepth 1 -name 'wheels-venv-*' ! -name "wheels-venv-$key" -exec rm -rf {} +
