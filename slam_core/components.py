@@ -12,7 +12,7 @@ import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
@@ -234,3 +234,50 @@ class TaskHead(abc.ABC):
         """Samples for the second decoding pass given the first pass's hypotheses (e.g. the
         biasing words that match them). Only called when :attr:`first_pass` is true."""
         return list(samples)
+
+
+# -- factories -----------------------------------------------------------------------------
+# A plugin's ``ComponentSpec.factory`` names a callable of its kind's protocol below. Building a
+# component (``slam_core.factories.build_component``) checks that the result is an instance of
+# the kind's contract class (:data:`CONTRACTS`).
+
+
+class EncoderFactory(Protocol):
+    """``factory(config) -> Encoder``."""
+
+    def __call__(self, config: Any, /) -> Encoder: ...
+
+
+class ProjectorFactory(Protocol):
+    """``factory(config, *, input_dim, output_dim) -> Projector``: ``input_dim`` is the encoder's
+    ``output_dim``, ``output_dim`` the LLM's ``hidden_size``."""
+
+    def __call__(self, config: Any, /, *, input_dim: int, output_dim: int) -> Projector: ...
+
+
+class LLMFactory(Protocol):
+    """``factory(config) -> LLM``."""
+
+    def __call__(self, config: Any, /) -> LLM: ...
+
+
+class PEFTFactory(Protocol):
+    """``factory(config) -> PEFTMethod``."""
+
+    def __call__(self, config: Any, /) -> PEFTMethod: ...
+
+
+class TaskHeadFactory(Protocol):
+    """``factory(config) -> TaskHead``."""
+
+    def __call__(self, config: Any, /) -> TaskHead: ...
+
+
+#: The contract class a factory of each component kind must return an instance of.
+CONTRACTS: dict[str, type] = {
+    "encoder": Encoder,
+    "projector": Projector,
+    "llm": LLM,
+    "peft": PEFTMethod,
+    "task": TaskHead,
+}

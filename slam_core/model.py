@@ -5,6 +5,11 @@ The number of modality positions of each sample is
 that the components really produced that many. The encoder and LLM are frozen by default
 (a frozen encoder always runs in eval mode under ``no_grad``); the projector and any PEFT
 adapters are trainable.
+
+This module only composes. Tokenising the prompts is :mod:`slam_core.text`, counting parameters
+:mod:`slam_core.accounting`, building a component :mod:`slam_core.factories`; the decode policy
+(the task's prepare, first pass, label scoring, post-processing) and the metrics are the
+runtime's decode-and-score service.
 """
 
 from __future__ import annotations
@@ -19,10 +24,23 @@ from torch import nn
 from slam_core import plugins, splice
 from slam_core.components import LLM, Encoder, Modality, PEFTMethod, Projector, TaskHead
 from slam_core.errors import ContractError
+from slam_core.factories import build_component
 from slam_core.features import PerBranch
 from slam_core.fusion import FusionMode, fuse, fused_lengths
 from slam_core.spec import PipelineSpec
+from slam_core.text import TextInputs, tokenize_batch
 from slam_core.video import combined_modality, for_modality
+
+__all__ = [
+    "MAIN_BRANCH",
+    "Branch",
+    "ContractError",
+    "SlamModel",
+    "SlamOutput",
+    "TextInputs",
+    "build_component",
+    "build_model",
+]
 
 #: Branch name of the spec's ``encoder``/``projector`` when ``fusion`` adds more branches.
 MAIN_BRANCH = "main"
@@ -37,15 +55,6 @@ class SlamOutput:
     token_accuracy: torch.Tensor | None
     target_tokens: int
     layout: splice.SpliceLayout
-
-
-@dataclass
-class TextInputs:
-    """Token ids around the modality embeddings, one list per sample."""
-
-    prefix_ids: list[list[int]]
-    suffix_ids: list[list[int]]
-    target_ids: list[list[int]] | None
 
 
 class Branch(nn.Module):
@@ -195,24 +204,11 @@ class SlamModel(nn.Module):
         The task head's ``prepare`` runs first (``training`` when the model is in train mode and
         targets are asked for: e.g. a prompt sampled from a list).
         """
-        return self._text(self.task.prepare(samples, training=self.training and with_targets), with_targets)
+        prepared = self.task.prepare(samples, training=self.training and with_targets)
+        return tokenize_batch(self.llm, self.task, prepared, with_targets=with_targets)
 
-    def _text(self, samples: Sequence[dict[str, Any]], with_targets: bool) -> TextInputs:
-        prefixes, suffixes, targets = [], [], []
-        for sample in samples:
-            parts = self.llm.prompt_parts(self.task.instruction(sample))
-            prefixes.append(self.llm.tokenize(parts.prefix, special=True) if parts.prefix else [])
-            suffixes.append(self.llm.tokenize(parts.suffix, special=True) if parts.suffix else [])
-            if with_targets:
-                target = parts.target_prefix + self.task.target(sample)
-                targets.append([*self.llm.tokenize(target), self.llm.eos_token_id])
-        return TextInputs(prefixes, suffixes, targets if with_targets else None)
-
-    def _inputs_embeds(self, features, feature_lengths, text: TextInputs, padding_side: str):
-        embeds, lengths = self.encode(features, feature_lengths)
-        return self._splice(embeds, lengths, text, padding_side)
-
-    def _splice(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, padding_side: str):
+    def splice_inputs(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, padding_side: str):
+        """``(inputs_embeds, layout)``: the modality embeddings spliced between the text tokens' embeddings."""
         grid = splice.layout(
             text.prefix_ids, lengths.tolist(), text.suffix_ids, text.target_ids, self.llm.pad_token_id, padding_side
         )
@@ -223,7 +219,8 @@ class SlamModel(nn.Module):
 
     def forward(self, features: Any, feature_lengths: Any, text: TextInputs) -> SlamOutput:
         """Teacher-forced pass: loss over target tokens only, and token accuracy."""
-        inputs_embeds, grid = self._inputs_embeds(features, feature_lengths, text, "right")
+        embeds, lengths = self.encode(features, feature_lengths)
+        inputs_embeds, grid = self.splice_inputs(embeds, lengths, text, "right")
         device = inputs_embeds.device
         labels = grid.labels.to(device) if text.target_ids is not None else None
         output = self.llm(inputs_embeds, grid.attention_mask.to(device), labels)
@@ -238,59 +235,22 @@ class SlamModel(nn.Module):
 
     @torch.no_grad()
     def generate(self, features: Any, feature_lengths: Any, text: TextInputs, **options: Any) -> list[str]:
-        """Decode a batch (left padding) from prepared text and post-process with the task head."""
+        """The LLM's continuation of each prompt (left padding), detokenised; not post-processed."""
         embeds, lengths = self.encode(features, feature_lengths)
-        return self._generate(embeds, lengths, text, options)
-
-    def _generate(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, options) -> list[str]:
-        prompt = TextInputs(text.prefix_ids, text.suffix_ids, None)
-        inputs_embeds, grid = self._splice(embeds, lengths, prompt, "left")
-        new_tokens = self.llm.generate(inputs_embeds, grid.attention_mask.to(inputs_embeds.device), **options)
-        texts = self.llm.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return [self.task.postprocess(t) for t in texts]
+        return self.generate_from_embeddings(embeds, lengths, text, **options)
 
     @torch.no_grad()
-    def decode(
-        self, features: Any, feature_lengths: Any, samples: Sequence[dict[str, Any]], **options: Any
+    def generate_from_embeddings(
+        self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, **options: Any
     ) -> list[str]:
-        """The task's answers for a batch: what ``slam infer``, validation and the demo call.
-
-        Runs the task head's ``prepare`` (evaluation mode), a first decoding pass when the task
-        asks for one (``after_first_pass`` then updates the samples, e.g. with the biasing words
-        that match), then either scores the task's ``choices`` (the answer is always one of them)
-        or generates with ``options`` (the spec's ``infer`` section).
-        """
-        samples = self.task.prepare(samples, training=False)
-        embeds, lengths = self.encode(features, feature_lengths)
-        if self.task.first_pass:
-            first = self._generate(embeds, lengths, self._text(samples, with_targets=False), options)
-            samples = self.task.after_first_pass(samples, first)
-        choices = [self.task.choices(sample) for sample in samples]
-        if all(c is None for c in choices):
-            return self._generate(embeds, lengths, self._text(samples, with_targets=False), options)
-        if any(c is None or len(c) == 0 for c in choices):
-            raise ValueError("the task gave answer choices for some samples of the batch but not for all")
-        return self._choose(embeds, lengths, samples, [list(c) for c in choices])
-
-    def _choose(self, embeds, lengths, samples, choices: list[list[str]]) -> list[str]:
-        """Each sample's choice with the highest log-likelihood as the target (teacher forced, EOS included)."""
-        rows = [(index, choice) for index, options in enumerate(choices) for choice in options]
-        scores: list[float] = []
-        chunk = max(len(samples), 1)
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            picked = torch.tensor([index for index, _ in part], device=embeds.device)
-            text = self._text([{**samples[index], "target": choice} for index, choice in part], with_targets=True)
-            scores += self.sequence_log_likelihood(embeds[picked], lengths[picked.to(lengths.device)], text).tolist()
-        best: dict[int, tuple[float, str]] = {}
-        for (index, choice), value in zip(rows, scores, strict=True):
-            if index not in best or value > best[index][0]:
-                best[index] = (value, choice)
-        return [best[index][1] for index in range(len(samples))]
+        """:meth:`generate` from modality embeddings already computed by :meth:`encode`."""
+        inputs_embeds, grid = self.splice_inputs(embeds, lengths, text.prompt_only(), "left")
+        new_tokens = self.llm.generate(inputs_embeds, grid.attention_mask.to(inputs_embeds.device), **options)
+        return self.llm.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
     def sequence_log_likelihood(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs) -> torch.Tensor:
         """Summed log-probability of each row's target tokens given its modality embeddings and prompt."""
-        inputs_embeds, grid = self._splice(embeds, lengths, text, "right")
+        inputs_embeds, grid = self.splice_inputs(embeds, lengths, text, "right")
         device = inputs_embeds.device
         logits = self.llm(inputs_embeds, grid.attention_mask.to(device)).logits[:, :-1].float()
         gold = grid.labels.to(device)[:, 1:]
@@ -298,22 +258,9 @@ class SlamModel(nn.Module):
         log_probs = torch.log_softmax(logits, dim=-1).gather(-1, gold.clamp(min=0)[..., None])[..., 0]
         return (log_probs * scored).sum(-1)
 
-    def parameter_counts(self) -> dict[str, tuple[int, int]]:
-        """``{component: (total, trainable)}``. Fusion branches count as ``<name>.encoder`` and
-        ``<name>.projector``; ``peft`` counts the adapter parameters the PEFT method added to the
-        LLM (they are included in ``llm`` too)."""
-        groups: dict[str, list[nn.Parameter]] = {}
-        for name, encoder, projector in self.named_branches():
-            prefix = "" if name == MAIN_BRANCH else f"{name}."
-            groups[f"{prefix}encoder"] = list(encoder.parameters())
-            groups[f"{prefix}projector"] = list(projector.parameters())
-        groups["llm"] = list(self.llm.parameters())
-        if self.peft is not None:
-            groups["peft"] = [p for p in self.llm.parameters() if id(p) in self._adapter_parameter_ids]
-        return {
-            name: (sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad))
-            for name, params in groups.items()
-        }
+    def adapter_parameters(self) -> list[nn.Parameter]:
+        """The parameters the PEFT method added to the LLM (none without PEFT)."""
+        return [p for p in self.llm.parameters() if id(p) in self._adapter_parameter_ids]
 
 
 def _check_lengths(component: str, returned: torch.Tensor, expected: torch.Tensor, output: torch.Tensor) -> None:
@@ -326,20 +273,6 @@ def _check_lengths(component: str, returned: torch.Tensor, expected: torch.Tenso
     longest = int(returned.max()) if returned.numel() else 0
     if output.shape[1] != longest:
         raise ContractError(f"{component} output has {output.shape[1]} frames, expected max length {longest}")
-
-
-def build_component(kind: str, config: Any, registry: plugins.Registry | None = None, **context: Any) -> Any:
-    """Build one component from its config through the plugin that declares ``config.type``."""
-    registry = registry or plugins.registry()
-    registered = registry.get(kind, config.type)
-    try:
-        factory = registered.spec.load_factory()
-    except (ImportError, AttributeError) as exc:
-        raise plugins.PluginError(
-            f"{kind} {config.type!r} from {registered.plugin.label}: cannot import its factory "
-            f"{registered.spec.factory!r}: {exc}"
-        ) from exc
-    return factory(config, **context)
 
 
 def build_model(spec: PipelineSpec, registry: plugins.Registry | None = None) -> SlamModel:

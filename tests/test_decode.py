@@ -1,14 +1,18 @@
-"""SlamModel.decode: the task head's prepare, first decoding pass, and answer choices scored by the LLM."""
+"""The decode policy (slam_core.runtime.infer.service.decode_batch): the task head's prepare, first
+decoding pass, answer choices scored by the LLM, and post-processing."""
 
 from __future__ import annotations
 
 import functools
 
+import pytest
 import torch
+from support.synthetic import toy_spec
 
 from slam_core.components import TaskHead
+from slam_core.errors import ContractError
 from slam_core.model import build_model
-from slam_core.runtime.train.testing_data import toy_spec
+from slam_core.runtime.infer.service import decode_batch
 from slam_core.spec import validate_spec
 
 OPTIONS = {"max_new_tokens": 4, "do_sample": False, "num_beams": 1}
@@ -61,7 +65,7 @@ def test_choices_give_the_most_likely_label_by_teacher_forced_loss():
     model, labels = _model(), ["rock", "jazz", "blues", "hip hop"]
     model.task = RecordingTask(labels=labels)
     features, lengths, samples = _batch()
-    decoded = model.decode(features, lengths, samples, **OPTIONS)
+    decoded = decode_batch(model, features, lengths, samples, **OPTIONS)
     assert set(decoded) <= set(labels) and model.task.prepared == [False]
     for index, sample in enumerate(samples):
         alone = features[index : index + 1, : int(lengths[index])], lengths[index : index + 1]
@@ -78,11 +82,39 @@ def test_a_first_pass_task_decodes_twice_and_the_second_prompt_sees_the_first_hy
     model = _model()
     model.task = RecordingTask(first_pass=True)
     features, lengths, samples = _batch()
-    decoded = model.decode(features, lengths, samples, **OPTIONS)
-    plain = model.generate(features, lengths, model.text_inputs(samples, with_targets=False), **OPTIONS)
+    decoded = decode_batch(model, features, lengths, samples, **OPTIONS)
+    plain = generate_postprocessed(model, features, lengths, samples)
     assert model.task.first_hypotheses == [plain]
     hinted = [{**s, "hint": f"maybe {h}"} for s, h in zip(samples, plain, strict=True)]
-    assert decoded == model.generate(features, lengths, model.text_inputs(hinted, with_targets=False), **OPTIONS)
+    assert decoded == generate_postprocessed(model, features, lengths, hinted)
+
+
+def generate_postprocessed(model, features, lengths, samples):
+    texts = model.generate(features, lengths, model.text_inputs(samples, with_targets=False), **OPTIONS)
+    return [model.task.postprocess(text) for text in texts]
+
+
+def test_generated_text_is_post_processed_by_the_task(monkeypatch):
+    model = _model()
+    model.task = RecordingTask()
+    features, lengths, samples = _batch()
+    raw = [" one ", "  two  three", "four\n"]
+    ids = [[*model.llm.tokenize(text), model.llm.eos_token_id] for text in raw]
+    width = max(map(len, ids))
+    tokens = torch.tensor([row + [model.llm.pad_token_id] * (width - len(row)) for row in ids])
+    monkeypatch.setattr(model.llm, "generate", lambda *args, **options: tokens)
+    assert model.generate(features, lengths, model.text_inputs(samples, with_targets=False)) == raw
+    monkeypatch.setattr(model.task, "postprocess", lambda text: f"<{text.strip()}>")
+    assert decode_batch(model, features, lengths, samples) == ["<one>", "<two  three>", "<four>"]
+
+
+def test_choices_for_only_some_samples_are_a_contract_error():
+    model = _model()
+    model.task = RecordingTask(labels=["a", "b"])
+    features, lengths, samples = _batch()
+    model.task.choices = lambda sample: None if sample["key"] == "u1" else ["a", "b"]
+    with pytest.raises(ContractError, match="RecordingTask gave answer choices for some samples"):
+        decode_batch(model, features, lengths, samples)
 
 
 def test_prepare_is_told_whether_the_batch_trains():

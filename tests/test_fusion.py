@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.synthetic import toy_spec
 from test_train_manifest_data import write_split  # tests/ is on sys.path (conftest)
 
 from slam_core.audio import RawAudio
@@ -15,7 +16,6 @@ from slam_core.features import PerBranch, pad
 from slam_core.fusion import FusionError, fuse
 from slam_core.model import BranchPreprocessor, build_model
 from slam_core.runtime.train import train
-from slam_core.runtime.train.testing_data import toy_spec
 from slam_core.spec import SpecError, validate_spec
 
 BRANCH = {

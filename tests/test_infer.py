@@ -9,10 +9,12 @@ import pytest
 import soundfile
 import torch
 
+from slam_core.errors import CheckpointError
 from slam_core.model import build_model
+from slam_core.runtime.checkpoints.layout import resolve
 from slam_core.runtime.infer.decode import decode
 from slam_core.runtime.infer.evaluate import HypothesesError, evaluate, read_hypotheses
-from slam_core.runtime.infer.weights import WeightsError, load_trained_weights, resolve_checkpoint
+from slam_core.runtime.infer.weights import load_trained_weights
 from slam_core.spec import validate_spec
 
 TARGETS = {"a": "one two", "b": "three", "c": "four five six"}
@@ -79,29 +81,40 @@ def test_decode_equals_generating_each_sample_with_the_model(tmp_path, manifest)
         features = preprocess(read_audio(manifest.parent / f"{key}.wav"))[None]
         text = model.text_inputs([{"key": key}], with_targets=False)
         alone = model.generate(features, torch.tensor([features.shape[1]]), text, max_new_tokens=4)
-        assert records[key] == alone[0]
+        assert records[key] == model.task.postprocess(alone[0])
 
 
-def make_checkpoint(folder, model, change):
+def make_checkpoint(folder, model, change, metrics=None):
+    """A checkpoint folder with the model's trainable tensors (+ ``change``) and a state.json."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True)
     trainable = {n: p.detach().clone() + change for n, p in model.named_parameters() if p.requires_grad}
     save_file(trainable, folder / "trainable.safetensors")
+    state = {"step": int(folder.name[5:]), "epoch": 0, "epoch_done": False, "engine": "single", "world_size": 1}
+    (folder / "state.json").write_text(json.dumps(state | {"metrics": metrics}))
     return trainable
 
 
 def test_trained_weights_round_trip_and_checkpoint_resolution(tmp_path):
     spec = validate_spec(tiny_spec())
-    trained = make_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000004", build_model(spec), 0.5)
-    make_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000002", build_model(spec), 0.25)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    trained = make_checkpoint(checkpoints / "step-00000004", build_model(spec), 0.5, {"wer": 0.5, "loss": 1.0})
+    make_checkpoint(checkpoints / "step-00000002", build_model(spec), 0.25, {"wer": 0.25, "loss": 2.0})
+    make_checkpoint(checkpoints / "step-00000003", build_model(spec), 0.75)  # not validated
     model = build_model(spec)
     used = load_trained_weights(model, tmp_path / "run")
     assert used.name == "step-00000004"  # no best.json: the latest
     for name, tensor in trained.items():
         assert torch.equal(model.state_dict()[name], tensor)
-    (tmp_path / "run" / "checkpoints" / "best.json").write_text(json.dumps({"checkpoint": "step-00000002"}))
-    assert resolve_checkpoint(tmp_path / "run").name == "step-00000002"
+    # the best by the metric and mode the run's best.json records, found as training finds it
+    (checkpoints / "best.json").write_text(json.dumps({"metric": "wer", "mode": "min", "checkpoint": "stale"}))
+    assert resolve(tmp_path / "run").name == "step-00000002"
+    (checkpoints / "best.json").write_text(json.dumps({"metric": "loss", "mode": "max", "checkpoint": None}))
+    assert resolve(tmp_path / "run").name == "step-00000002"
+    (checkpoints / "best.json").write_text(json.dumps({"metric": "loss", "mode": "min", "checkpoint": None}))
+    assert resolve(tmp_path / "run").name == "step-00000004"
+    assert resolve(checkpoints / "step-00000003").name == "step-00000003"  # a checkpoint folder itself
 
 
 def test_a_checkpoint_of_another_model_is_refused_naming_the_file(tmp_path):
@@ -111,16 +124,20 @@ def test_a_checkpoint_of_another_model_is_refused_naming_the_file(tmp_path):
     folder = tmp_path / "ckpt"
     folder.mkdir()
     save_file({"projector.no_such.weight": torch.zeros(2)}, folder / "trainable.safetensors")
-    with pytest.raises(WeightsError, match=r"trainable\.safetensors: 1 tensors the model .* does not have"):
+    unknown = r"trainable\.safetensors: does not match the model .*has 1 tensors this model does not have"
+    with pytest.raises(CheckpointError, match=unknown):
         load_trained_weights(build_model(spec), folder)
     save_file({"projector.linear1.weight": torch.zeros(3, 3)}, folder / "trainable.safetensors")
-    with pytest.raises(WeightsError, match=r"differ in shape .*projector\.linear1\.weight \(3, 3\)"):
+    with pytest.raises(CheckpointError, match=r"another shape, e\.g\. projector\.linear1\.weight has shape \(3, 3\)"):
         load_trained_weights(build_model(spec), folder)
     (folder / "trainable.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(WeightsError, match="cannot read the trainable weights"):
+    with pytest.raises(CheckpointError, match="cannot read the trainable weights"):
         load_trained_weights(build_model(spec), folder)
-    with pytest.raises(WeightsError, match="neither a checkpoint folder"):
-        resolve_checkpoint(tmp_path / "nothing")
+    with pytest.raises(CheckpointError, match="neither a checkpoint folder"):
+        resolve(tmp_path / "nothing")
+    (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=r"empty/checkpoints: no checkpoint"):
+        resolve(tmp_path / "empty")
 
 
 def write_hypotheses(path, rows):

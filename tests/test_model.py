@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.synthetic import TOY_SPEC
 
+from slam_core.accounting import parameter_counts
 from slam_core.model import ContractError, SlamModel, TextInputs, build_component, build_model
-from slam_core.runtime.train.testing_data import TOY_SPEC
 from slam_core.spec import validate_spec
 from slam_core.splice import IGNORE_INDEX
 from slam_core.toy import ToyEncoder
@@ -127,7 +128,7 @@ def test_build_model_from_spec():
     assert model.projector.output_dim == model.llm.hidden_size == 32
     assert isinstance(model.peft, LoRA)
     assert hasattr(model.llm.model, "peft_config")
-    counts = model.parameter_counts()
+    counts = parameter_counts(model)
     assert counts["encoder"][1] == 0
     assert counts["projector"][0] == counts["projector"][1] > 0
     lora = sum(p.numel() for n, p in model.llm.named_parameters() if "lora_" in n)
@@ -496,7 +497,7 @@ def test_generate_ignores_targets_padding_and_the_pad_embedding():
     assert calls[0]["inputs_embeds"].shape == calls[1]["inputs_embeds"].shape  # no target in the prompt
 
 
-def test_generate_postprocesses_with_the_task():
+def test_generate_detokenises_the_new_tokens_without_special_tokens_or_post_processing():
     model = shared_model().eval()
     features, n = features_for([20], seed=16)
     text = model.text_inputs([{"key": "u"}], with_targets=False)
@@ -504,7 +505,7 @@ def test_generate_postprocesses_with_the_task():
         eos = model.llm.eos_token_id
         decoded = torch.tensor([[*model.llm.tokenize("  hi   there "), eos]])
         patch.setattr(model.llm, "generate", lambda *args, **options: decoded)
-        assert model.generate(features, n, text) == ["hi there"]
+        assert model.generate(features, n, text) == ["  hi   there "]  # the task post-processes (decode_batch)
 
 
 # ----------------------------------------------------------------------------- LoRA adapters

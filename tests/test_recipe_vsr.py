@@ -144,17 +144,19 @@ def test_the_recipe_tiny_trains_on_prepared_lrs3_then_decodes_and_scores(tmp_pat
     document["peft"].update(r=2, alpha=4)
     document["data"].update(
         train_manifest=str(tmp_path / "data" / "train.jsonl"),
-        valid_manifest=None,
+        valid_manifest=str(tmp_path / "data" / "train.jsonl"),  # the fake LRS3 has no valid clips
         test_manifest=str(tmp_path / "data" / "test.jsonl"),
         batch_size=2,
         num_workers=0,
     )
     document["train"].update(dtype="fp32", epochs=2, max_steps=None, warmup_steps=1, eval_every_steps=None)
-    document["train"].update(best_metric="loss", save_every_steps=None)  # no valid split in the fake LRS3
+    document["train"].update(save_every_steps=None)  # best_metric stays the recipe's: wer
     document["infer"].update(batch_size=1, max_new_tokens=4, num_beams=1)
     spec = validate_spec(document)
-    result = train(spec, run_dir=tmp_path / "run")
+    assert spec.train.best_metric == "wer"
+    result = train(spec, run_dir=tmp_path / "run")  # from Python, as `slam train` takes the spec
     assert result.step == 2 and all(np.isfinite(list(result.losses.values())))
+    assert [sorted(v) for v in result.validations] == [["loss", "step", "token_accuracy", "wer"]] * 2
     hypotheses = decode(spec, tmp_path / "hyp.jsonl", checkpoint=result.last_checkpoint)
     assert [json.loads(line)["key"] for line in Path(hypotheses).read_text().splitlines()] == ["test/spk2/00003"]
     assert evaluate(hypotheses, list(spec.task.metrics or ["wer"]))["count"] == 1

@@ -12,6 +12,7 @@ import functools
 import torch
 
 from slam_core.model import SlamModel, build_model
+from slam_core.runtime.infer.service import decode_batch
 from slam_core.spec import validate_spec
 
 N_MELS = 8
@@ -41,7 +42,7 @@ def test_mc_always_decodes_the_most_likely_label():
     samples = [{"key": f"clip{i}", "target": "jazz"} for i in range(4)]
     for seed in range(3):
         feats, lengths = features(len(samples), seed)
-        decoded = model.decode(feats, lengths, samples, max_new_tokens=4)
+        decoded = decode_batch(model, feats, lengths, samples, max_new_tokens=4)
         assert all(answer in LABELS for answer in decoded)
         # the answer is the label whose target tokens the model finds most likely
         embeds, out_lengths = model.encode(feats, lengths)
@@ -79,7 +80,7 @@ def test_contextual_asr_decodes_twice_with_the_filtered_words_in_the_second_prom
         {"key": "b", "target": "NOTHING RARE HERE", "biasing_words": ["zwingli"]},
     ]
     feats, lengths = features(2, 0)
-    decoded = model.decode(feats, lengths, samples, max_new_tokens=8)
+    decoded = decode_batch(model, feats, lengths, samples, max_new_tokens=8)
     assert calls == [2, 2] and decoded == ["second", "pass"]
     plain = "Transcribe speech to text."
     assert instructions == [

@@ -8,10 +8,10 @@ import shutil
 import pytest
 import torch
 from safetensors.torch import load_file
+from support.synthetic import toy_spec, train_synthetic
 
 from slam_core.model import build_model
 from slam_core.runtime.train import CheckpointError, checkpoint, rng
-from slam_core.runtime.train.testing_data import toy_spec, train_synthetic
 from slam_core.spec import validate_spec
 
 RESUME_SPEC = toy_spec(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support.synthetic import toy_spec, train_synthetic
 
 from slam_core.model import build_component
 from slam_core.runtime.train.encoder_cache import EncoderCache, encoder_fingerprint
-from slam_core.runtime.train.testing_data import toy_spec, train_synthetic
 from slam_core.spec import validate_spec
 from slam_core.toy import ToyEncoder
 

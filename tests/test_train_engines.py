@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,9 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from support import subprocess_env
+from support.synthetic import exact_match, toy_spec, train_synthetic
 
 from slam_core.runtime.train.distributed import free_port
-from slam_core.runtime.train.testing_data import exact_match, toy_spec, train_synthetic
 
 pytestmark = pytest.mark.slow
 
@@ -60,15 +60,15 @@ def torchrun(spec: dict, run_dir) -> None:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
         "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-        "-m", "slam_core.runtime.train.testing_data", str(spec_path), str(run_dir), *DATA,
+        "-m", "support.synthetic", str(spec_path), str(run_dir), *DATA,
     ]  # fmt: skip
-    env = os.environ | {
-        "HF_HUB_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
-        "DS_ACCELERATOR": "cpu",
-        "PYTHONWARNINGS": "ignore",
-        "TORCH_EXTENSIONS_DIR": EXTENSIONS,
-    }
+    env = subprocess_env(
+        HF_HUB_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        DS_ACCELERATOR="cpu",
+        PYTHONWARNINGS="ignore",
+        TORCH_EXTENSIONS_DIR=EXTENSIONS,
+    )
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-12000:]
 

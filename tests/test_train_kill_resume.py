@@ -11,8 +11,8 @@ import time
 
 import torch
 from safetensors.torch import load_file
-
-from slam_core.runtime.train.testing_data import toy_spec
+from support import subprocess_env
+from support.synthetic import toy_spec
 
 SPEC = toy_spec(
     peft={"dropout": 0.2},  # dropout on: the resumed run must restore the RNG states
@@ -24,13 +24,13 @@ KILL_AFTER = "step-00000003"
 
 def command(spec_path, run_dir, delay: float) -> list[str]:
     return [
-        sys.executable, "-m", "slam_core.runtime.train.testing_data", str(spec_path), str(run_dir),
+        sys.executable, "-m", "support.synthetic", str(spec_path), str(run_dir),
         "--batches", "12", "--batch-size", "2", "--step-delay", str(delay),
     ]  # fmt: skip
 
 
 def environment() -> dict[str, str]:
-    return os.environ | {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    return subprocess_env(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):

@@ -7,17 +7,17 @@ import json
 import pytest
 import torch
 import transformers
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-from slam_core.model import build_model
-from slam_core.runtime.train import NonFiniteLossError, train
-from slam_core.runtime.train.testing_data import (
+from support.synthetic import (
     InMemoryBatches,
     synthetic_batches,
     toy_spec,
     train_synthetic,
 )
-from slam_core.spec import validate_spec
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from slam_core.model import build_model
+from slam_core.runtime.train import NonFiniteLossError, train
+from slam_core.spec import SpecError, validate_spec
 
 
 def initial_model(spec: dict):
@@ -141,6 +141,41 @@ def test_validation_reports_loss_accuracy_and_the_scorers_metrics(tmp_path, caps
     assert [e.step for e in events.Scalars("valid/loss")] == [1, 2, 3, 4]
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "step" not in capsys.readouterr().err, "no progress bar when stderr is not a terminal"
+
+
+def test_python_train_takes_a_task_metric_as_best_metric_and_scores_it_as_slam_train_does(tmp_path):
+    """No scorer passed: ``train.best_metric: wer`` (the asr task's metric) turns on decoding and scoring."""
+    from slam_core.runtime.infer.service import decode_batches, generate_options
+    from slam_core.runtime.metrics import score
+
+    spec = toy_spec(train={"epochs": 3, "eval_every_steps": 1, "best_metric": "wer", "keep_last": 1})
+    result = train_synthetic(spec, tmp_path, batches=1, batch_size=2, valid_batches=1)
+    assert [set(v) for v in result.validations] == [{"step", "loss", "token_accuracy", "wer"}] * 3
+    decoded = decode_batches(
+        result.model, result_batches(spec, valid=True)[:1], generate_options(validate_spec(spec).infer)
+    )
+    assert result.validations[-1]["wer"] == score(["wer"], decoded.hypotheses, decoded.references)["wer"]
+    best = min(result.validations, key=lambda v: (v["wer"], v["step"]))
+    assert result.best_checkpoint.name == f"step-{best['step']:08d}"
+    assert json.loads((tmp_path / "checkpoints" / "best.json").read_text())["value"] == best["wer"]
+
+
+def test_score_true_adds_the_tasks_metrics_and_an_unreported_best_metric_is_refused(tmp_path):
+    spec = toy_spec(train={"epochs": 1})
+    result = train_synthetic(spec, tmp_path / "scored", batches=1, batch_size=2, valid_batches=1, score=True)
+    assert set(result.validations[-1]) == {"step", "loss", "token_accuracy", "wer"}
+    unscored = train_synthetic(spec, tmp_path / "plain", batches=1, batch_size=2, valid_batches=1)
+    assert set(unscored.validations[-1]) == {"step", "loss", "token_accuracy"}
+    bleu = toy_spec(train={"epochs": 1, "best_metric": "bleu"})
+    refusal = (
+        r"train\.best_metric: 'bleu' is not reported by validation, which gives loss, token_accuracy, wer "
+        r"\(the task's metrics \(wer\) are scored"
+    )
+    with pytest.raises(SpecError, match=refusal):
+        train_synthetic(bleu, tmp_path / "bleu", batches=1, batch_size=2, valid_batches=1, score=True)
+    with pytest.raises(SpecError, match="'bleu' is not reported by validation: there is no valid split"):
+        train_synthetic(bleu, tmp_path / "bleu", batches=1, batch_size=2)
+    assert not (tmp_path / "bleu").exists()
 
 
 def result_batches(spec: dict, valid: bool):

@@ -9,9 +9,9 @@ import pytest
 import soundfile
 import torch
 from safetensors.torch import load_file
+from support.synthetic import WORDS, toy_spec
 
 from slam_core.runtime.train import train
-from slam_core.runtime.train.testing_data import WORDS, toy_spec
 from slam_core.spec import validate_spec
 
 

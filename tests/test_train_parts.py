@@ -8,13 +8,13 @@ import random
 import numpy as np
 import pytest
 import torch
+from support.synthetic import InMemoryBatches, shard, synthetic_batches, toy_spec
 
 from slam_core.model import build_model
 from slam_core.runtime.train import rng
 from slam_core.runtime.train.engines.zero import _merge
 from slam_core.runtime.train.optim import build_optimizer, build_scheduler, parameter_groups, trainable_parameters
 from slam_core.runtime.train.precision import PrecisionError, autocast_dtype
-from slam_core.runtime.train.testing_data import InMemoryBatches, shard, synthetic_batches, toy_spec
 from slam_core.spec import TrainSpec, validate_spec
 
 

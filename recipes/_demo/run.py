@@ -127,23 +127,15 @@ def _prepare_run_dir(output_dir: Path) -> None:
     (output_dir / MARKER).write_text("written by slam demo; a new demo run clears this folder's contents\n")
 
 
-def decode_manifest(model, spec, split: str = "test") -> tuple[list[str], list[str], list[dict]]:
+def decode_manifest(model, spec, split: str = "test") -> tuple[list, list, list[dict]]:
     """Hypotheses, references and samples of a split, decoded in batches with the ``infer`` settings."""
-    import torch
-
     from slam_core.runtime.data import build_batches
+    from slam_core.runtime.infer.service import decode_batches, generate_options
 
     batches = build_batches(spec, split, model.preprocessor(), modality=model.modality)
     batches.set_epoch(0)
-    options = spec.infer.model_dump(exclude={"batch_size"})
-    hypotheses, references, samples = [], [], []
-    model.eval()
-    with torch.no_grad():
-        for batch in batches:
-            hypotheses += model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
-            references += [model.task.references(s) for s in batch.samples]
-            samples += batch.samples
-    return hypotheses, references, samples
+    decoded = decode_batches(model, batches, generate_options(spec.infer))
+    return decoded.hypotheses, decoded.references, decoded.samples
 
 
 def transcribe_file(model, spec, path: str | Path) -> str:
@@ -151,12 +143,12 @@ def transcribe_file(model, spec, path: str | Path) -> str:
     import torch
 
     from slam_core.runtime.data import read_audio
+    from slam_core.runtime.infer.service import decode_batch, generate_options
 
     features = torch.as_tensor(model.preprocessor()(read_audio(str(path))))
-    options = spec.infer.model_dump(exclude={"batch_size"})
     model.eval()
-    with torch.no_grad():
-        return model.decode(features[None], torch.tensor([features.shape[0]]), [{"key": str(path)}], **options)[0]
+    lengths = torch.tensor([features.shape[0]])
+    return decode_batch(model, features[None], lengths, [{"key": str(path)}], **generate_options(spec.infer))[0]
 
 
 @dataclass

@@ -116,28 +116,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = _load(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     resume = args.resume if args.resume is not None else not args.fresh
-    scorer = task_scorer(spec, always=args.score)
-    result = train(spec, run_dir=args.run_dir, resume=resume, scorer=scorer)
+    result = train(spec, run_dir=args.run_dir, resume=resume, score=args.score)
     if int(os.environ.get("RANK", "0")) == 0:
         print(
             f"training stopped at step {result.step}; last checkpoint {result.last_checkpoint}, "
             f"best {result.best_checkpoint}"
         )
     return 0
-
-
-def task_scorer(spec, *, always: bool):
-    """``scorer(hypotheses, references, samples)`` with the metrics of the spec's task head: when
-    ``always`` (``--score``), or when ``train.best_metric`` is one of those metrics and there is a
-    valid split to measure it on; else ``None``."""
-    from slam_core.model import build_component
-    from slam_core.runtime.metrics import score
-
-    names = list(build_component("task", spec.task).metrics)
-    chosen = spec.data.valid_manifest is not None and spec.train.best_metric in names
-    if not (always or chosen):
-        return None
-    return lambda hypotheses, references, samples: score(names, hypotheses, references, samples)
 
 
 def cmd_infer(args: argparse.Namespace) -> int:

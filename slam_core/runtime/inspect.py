@@ -44,6 +44,7 @@ def inspect_spec(spec: PipelineSpec, dtype: str | None = None) -> InspectReport:
     """Build the spec's model on the meta device and count its parameters."""
     import torch
 
+    from slam_core.accounting import parameter_counts
     from slam_core.model import build_model
 
     _import_factories(spec)  # outside the meta context: module-level tensors must stay real
@@ -51,7 +52,7 @@ def inspect_spec(spec: PipelineSpec, dtype: str | None = None) -> InspectReport:
         # peft calls a transformers API that is deprecated in transformers 5; nothing a user can act on
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = build_model(spec)
-    counts = model.parameter_counts()
+    counts = parameter_counts(model)
     return InspectReport(
         [ComponentCount(name, _component_type(spec, name), *numbers) for name, numbers in counts.items()],
         dtype or spec.train.dtype,
@@ -80,7 +81,7 @@ def _import_factories(spec: PipelineSpec) -> None:
 
 
 def _component_type(spec: PipelineSpec, component: str) -> str:
-    """The ``type`` of a row of :meth:`SlamModel.parameter_counts` (``beats.encoder``: a fusion branch's)."""
+    """The ``type`` of a row of :func:`slam_core.accounting.parameter_counts` (``beats.encoder``: a fusion branch's)."""
     branch, _, kind = component.rpartition(".")
     if not branch:
         return getattr(spec, kind).type

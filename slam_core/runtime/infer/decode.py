@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from slam_core.runtime.checkpoints.io import write_atomic
+from slam_core.runtime.infer.service import decode_batches, generate_options
 from slam_core.spec import PipelineSpec
 
 #: Manifest fields not copied into the hypotheses file.
@@ -26,9 +27,11 @@ def decode(
 ) -> Path:
     """Decode ``manifest`` (default ``data.test_manifest``) with the ``infer`` settings.
 
+    ``checkpoint`` is a checkpoint folder or a run folder (its best, else latest, checkpoint).
     Each line of ``output`` holds the sample's ``key``, ``hypothesis`` (post-processed by the
-    task), the reference ``target`` when the manifest has one, and its other task fields. The
-    file is written under a temporary name and renamed when complete.
+    task), the task's ``references`` when the manifest has a ``target``, and its other task
+    fields, in the manifest's order. The file is written under a temporary name and renamed
+    when complete.
     """
     from slam_core.model import build_model
     from slam_core.runtime.data.loader import build_batches
@@ -40,33 +43,28 @@ def decode(
     model = build_model(spec, registry)
     if checkpoint is not None:
         load_trained_weights(model, checkpoint)
-    model = model.to(device).eval()
+    model = model.to(device)
     batches = build_batches(spec, "test", model.preprocessor(), modality=model.modality)
     batches.set_epoch(0)
-    options = spec.infer.model_dump(exclude={"batch_size"})
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".tmp-{output.name}")
+    decoded = decode_batches(model, batches, generate_options(spec.infer), device)
     records: dict[str, dict[str, Any]] = {}
-    for batch in batches:
-        batch = batch.to(device)
-        hypotheses = model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
-        for sample, hypothesis in zip(batch.samples, hypotheses, strict=True):
-            # the first decode of a key wins: padding repeats a sample on the last step of a sharded run
-            records.setdefault(sample["key"], _record(sample, hypothesis, model.task))
+    for sample, hypothesis, references in zip(decoded.samples, decoded.hypotheses, decoded.references, strict=True):
+        # the first decode of a key wins: padding repeats a sample on the last step of a sharded run
+        records.setdefault(sample["key"], _record(sample, hypothesis, references))
     order = [entry.key for entry in batches.dataset.entries if entry.key in records]  # the manifest's order
-    with open(temporary, "w", encoding="utf-8") as handle:
-        for key in order:
-            handle.write(json.dumps(records[key], ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, output)
-    return output
+    return _write_jsonl(Path(output), [records[key] for key in order])
 
 
-def _record(sample: dict[str, Any], hypothesis: str, task) -> dict[str, Any]:
+def _record(sample: dict[str, Any], hypothesis: str, references) -> dict[str, Any]:
     record = {"key": sample["key"], "hypothesis": hypothesis}
     record.update({name: value for name, value in sample.items() if name not in DROPPED_FIELDS and name != "key"})
-    if "target" in sample:
-        record["references"] = task.references(sample)  # what `slam eval` scores against
+    if references is not None:
+        record["references"] = references  # what `slam eval` scores against
     return record
+
+
+def _write_jsonl(output: Path, records: list[dict[str, Any]]) -> Path:
+    """Write ``records`` to ``output`` in one rename."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+    return output

@@ -5,11 +5,11 @@ data position); see :mod:`slam_core.runtime.train.checkpoint` for their layout a
 :mod:`slam_core.runtime.train.loop` for how a step is computed.
 """
 
+from slam_core.errors import CheckpointError
+from slam_core.runtime.infer.service import Scorer
 from slam_core.runtime.train.api import BatchesFactory, default_batches_factory, total_steps, train
-from slam_core.runtime.train.io import CheckpointError
 from slam_core.runtime.train.loop import NonFiniteLossError, StepInfo, TrainResult
 from slam_core.runtime.train.precision import PrecisionError
-from slam_core.runtime.train.validate import Scorer
 
 __all__ = [
     "BatchesFactory",

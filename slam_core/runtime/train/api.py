@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from slam_core.errors import CheckpointError, SpecError
 from slam_core.runtime.data.batch import ResumableBatches
+from slam_core.runtime.infer.service import Scorer, metrics_scorer
 from slam_core.runtime.train import distributed
 from slam_core.runtime.train.checkpoint import Checkpointer
 from slam_core.runtime.train.encoder_cache import EncoderCaches
 from slam_core.runtime.train.engines import create_engine
-from slam_core.runtime.train.io import CheckpointError
 from slam_core.runtime.train.loop import StepInfo, Trainer, TrainResult
 from slam_core.runtime.train.monitor import Monitor
-from slam_core.runtime.train.validate import Scorer
 from slam_core.spec import PipelineSpec
 
 #: ``batches_factory(split, rank, world_size) -> ResumableBatches | None`` (``None``: no such split).
@@ -30,6 +30,7 @@ def train(
     resume: bool | str | Path = True,
     batches_factory: BatchesFactory | None = None,
     scorer: Scorer | None = None,
+    score: bool = False,
     on_step: Callable[[StepInfo], None] | None = None,
     registry=None,
 ) -> TrainResult:
@@ -42,8 +43,9 @@ def train(
       that checkpoint folder.
     - ``batches_factory(split, rank, world_size)`` gives each split's batches (``None`` for
       a split that does not exist); by default the data pipeline builds them from the manifests.
-    - ``scorer(hypotheses, references, samples) -> metrics`` adds the task's metrics to
-      each validation (decoding with the ``infer`` settings).
+    - Each validation decodes the valid split (with the ``infer`` settings) and adds the task
+      head's metrics when ``score`` is true (``slam train --score``) or ``train.best_metric`` is
+      one of them; ``scorer(hypotheses, references, samples) -> metrics`` replaces those metrics.
     """
     import transformers
 
@@ -56,64 +58,104 @@ def train(
         start_from = _checkpoint_to_resume(checkpointer, resume)
         transformers.set_seed(spec.train.seed)  # the same initial weights on every rank
         model = build_model(spec, registry)
-        _check_best_metric(spec, scorer)
-        cache = None
-        if spec.train.encoder_cache_dir is not None:
-            cache = EncoderCaches.for_model(spec.train.encoder_cache_dir, model, spec, spec.train.dtype)
         factory = batches_factory or default_batches_factory(spec, model)
         train_batches = factory("train", context.rank, context.world_size)
         if train_batches is None:
             raise ValueError("the batches factory gave no train split")
         valid_batches = factory("valid", context.rank, context.world_size)
-        total = total_steps(spec, train_batches)
-        engine = create_engine(model, spec, context)
-        engine.prepare(total)
-        if context.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "spec.json").write_text(spec.model_dump_json(indent=1))
-        start = checkpointer.load(start_from, engine) if start_from is not None else None
-        if start is None:
-            transformers.set_seed(spec.train.seed + context.rank)  # ranks draw different dropout masks
-        monitor = Monitor(run_dir, enabled=context.is_main, total_steps=total, start_step=start.step if start else 0)
-        trainer = Trainer(
-            spec=spec,
-            model=model,
-            engine=engine,
-            context=context,
-            train_batches=train_batches,
-            valid_batches=valid_batches,
-            checkpointer=checkpointer,
-            monitor=monitor,
-            total_steps=total,
-            scorer=scorer,
-            cache=cache,
-            on_step=on_step,
+        scorer, reported = _validation_scorer(spec, model.task.metrics, valid_batches is not None, scorer, score)
+        check_best_metric(spec, reported, task_metrics=model.task.metrics)
+        return _run(
+            spec, model, context, checkpointer, start_from, train_batches, valid_batches, scorer=scorer, on_step=on_step
         )
-        try:
-            return trainer.run(start)
-        finally:
-            monitor.close()
     finally:
         distributed.teardown(context)
+
+
+def _run(spec, model, context, checkpointer, start_from, train_batches, valid_batches, *, scorer, on_step):
+    """Prepare the encoder cache and the engine, resume, and run the trainer (the rest of :func:`train`)."""
+    import transformers
+
+    run_dir = checkpointer.directory.parent
+    cache = None
+    if spec.train.encoder_cache_dir is not None:
+        cache = EncoderCaches.for_model(spec.train.encoder_cache_dir, model, spec, spec.train.dtype)
+    total = total_steps(spec, train_batches)
+    engine = create_engine(model, spec, context)
+    engine.prepare(total)
+    if context.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "spec.json").write_text(spec.model_dump_json(indent=1))
+    start = checkpointer.load(start_from, engine) if start_from is not None else None
+    if start is None:
+        transformers.set_seed(spec.train.seed + context.rank)  # ranks draw different dropout masks
+    monitor = Monitor(run_dir, enabled=context.is_main, total_steps=total, start_step=start.step if start else 0)
+    trainer = Trainer(
+        spec=spec,
+        model=model,
+        engine=engine,
+        context=context,
+        train_batches=train_batches,
+        valid_batches=valid_batches,
+        checkpointer=checkpointer,
+        monitor=monitor,
+        total_steps=total,
+        scorer=scorer,
+        cache=cache,
+        on_step=on_step,
+    )
+    try:
+        return trainer.run(start)
+    finally:
+        monitor.close()
 
 
 #: What every validation reports; a scorer adds the task's metrics.
 VALIDATION_METRICS = ("loss", "token_accuracy")
 
 
-def _check_best_metric(spec: PipelineSpec, scorer: Scorer | None) -> None:
-    """Refuse, before training, a ``train.best_metric`` that no validation will report."""
-    from slam_core.spec import SpecError
+def task_scorer(spec: PipelineSpec, metrics: Sequence[str], *, always: bool) -> Scorer | None:
+    """A scorer of the task head's ``metrics`` when ``always`` (``--score``) or when ``train.best_metric``
+    is one of them; else ``None`` (validation then reports only loss and token accuracy)."""
+    if always or spec.train.best_metric in metrics:
+        return metrics_scorer(metrics)
+    return None
 
+
+def _validation_scorer(
+    spec: PipelineSpec, metrics: Sequence[str], has_valid: bool, scorer: Scorer | None, score: bool
+) -> tuple[Scorer | None, list[str] | None]:
+    """The scorer validation uses and the metric names it reports (``None``: a caller's scorer's, unknown)."""
+    if not has_valid:
+        return None, []
+    if scorer is not None:
+        return scorer, None
+    scorer = task_scorer(spec, metrics, always=score)
+    return scorer, [*VALIDATION_METRICS, *(metrics if scorer is not None else ())]
+
+
+def check_best_metric(spec: PipelineSpec, reported: Sequence[str] | None, *, task_metrics: Sequence[str]) -> None:
+    """Refuse, before training, a ``train.best_metric`` that no validation will report.
+
+    ``reported``: the metric names each validation gives (``None``: unknown until it has run, as
+    with a caller's own scorer; an empty list: there is no valid split).
+    """
     name = spec.train.best_metric
-    if name is None or name in VALIDATION_METRICS or scorer is not None:
-        return  # a scorer's metric names are known only once it has run
-    raise SpecError(
-        [
-            f"train.best_metric: {name!r} is not reported by validation, which gives {', '.join(VALIDATION_METRICS)} "
-            "without a scorer; decode and score the valid split (slam train --score) or choose one of those"
-        ]
-    )
+    if name is None or name in VALIDATION_METRICS or reported is None or name in reported:
+        return
+    scored = f"the task's metrics ({', '.join(task_metrics) or 'none'}) are scored"
+    if not reported:
+        problem = (
+            f"train.best_metric: {name!r} is not reported by validation: there is no valid split; set "
+            f"data.valid_manifest ({scored} when best_metric names one, or with slam train --score) "
+            "or choose loss or token_accuracy"
+        )
+    else:
+        problem = (
+            f"train.best_metric: {name!r} is not reported by validation, which gives {', '.join(reported)} "
+            f"({scored} when best_metric names one, or with slam train --score); choose one of those"
+        )
+    raise SpecError([problem])
 
 
 def _checkpoint_to_resume(checkpointer: Checkpointer, resume: bool | str | Path) -> Path | None:

@@ -1,24 +1,15 @@
 """Training checkpoints: written atomically, resumed exactly, pruned to the last k plus the best.
 
-A checkpoint is a folder ``<run>/checkpoints/step-<N>/``::
-
-    trainable.safetensors   every trainable parameter, full, by its name in SlamModel (what resume reads)
-    adapter/                the PEFT adapter, written by the PEFT method's save() (peft's folder for LoRA)
-    optimizer.pt            torch engines: the optimizer state keyed by parameter name
-    zero-rank<r>.pt         deepspeed: rank r's ZeRO optimizer partition
-    trainer.pt              LR schedule and loss-scaler state
-    rank-<r>.pt             rank r's RNG states and data position
-    state.json              step, epoch, engine, world size, validation metrics, trainable shapes
-
-It is assembled in ``.tmp-step-<N>`` and renamed into place once complete and flushed, so a
-crash leaves either the whole checkpoint or none (stray temporary folders are ignored).
+A checkpoint is a folder ``<run>/checkpoints/step-<N>/`` laid out as
+:mod:`slam_core.runtime.checkpoints.layout` says. It is assembled in ``.tmp-step-<N>`` and
+renamed into place once complete and flushed, so a crash leaves either the whole checkpoint
+or none (stray temporary folders are ignored).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,25 +18,18 @@ from typing import Any
 
 import torch
 
+from slam_core.errors import CheckpointError
 from slam_core.model import SlamModel
+from slam_core.runtime.checkpoints import layout
+from slam_core.runtime.checkpoints.io import load_torch, publish_dir, write_atomic
+from slam_core.runtime.checkpoints.layout import read_state
 from slam_core.runtime.train import distributed, rng
 from slam_core.runtime.train.distributed import Context
 from slam_core.runtime.train.engines import Engine
-from slam_core.runtime.train.io import CheckpointError, load_safetensors, load_torch, publish_dir, write_atomic
 from slam_core.spec import TrainSpec
 
-PREFIX = "step-"
-TRAINABLE_FILE = "trainable.safetensors"
-STATE_FILE = "state.json"
-TRAINER_FILE = "trainer.pt"
-ADAPTER_DIR = "adapter"
-BEST_FILE = "best.json"
 #: Engines whose optimizer files are interchangeable.
 OPTIMIZER_FORMATS = {"single": "torch", "ddp": "torch", "fsdp2": "torch", "deepspeed": "deepspeed"}
-
-
-def rank_file(rank: int) -> str:
-    return f"rank-{rank:05d}.pt"
 
 
 @dataclass
@@ -64,32 +48,21 @@ class Checkpointer:
     """Saves, finds, loads and prunes the checkpoints of one run folder."""
 
     def __init__(self, run_dir: Path, train: TrainSpec, context: Context):
-        self.directory = Path(run_dir) / "checkpoints"
+        self.directory = Path(run_dir) / layout.CHECKPOINTS_DIR
         self.train, self.context = train, context
 
     # finding ---------------------------------------------------------------------------
 
     def all(self) -> list[Path]:
         """Complete checkpoints, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        found = [p for p in self.directory.iterdir() if p.is_dir() and p.name.startswith(PREFIX)]
-        return sorted(found, key=_step_of)
+        return layout.checkpoints(self.directory)
 
     def latest(self) -> Path | None:
-        found = self.all()
-        return found[-1] if found else None
+        return layout.latest(self.directory)
 
     def best(self) -> Path | None:
         """The checkpoint with the best ``train.best_metric`` among those validated."""
-        if self.train.best_metric is None:
-            return None
-        scored = []
-        for path in self.all():
-            value = (read_state(path).get("metrics") or {}).get(self.train.best_metric)
-            if value is not None and math.isfinite(value):
-                scored.append((value if self.train.best_mode == "min" else -value, _step_of(path), path))
-        return min(scored)[2] if scored else None
+        return layout.best(self.directory, self.train.best_metric, self.train.best_mode)
 
     # saving ----------------------------------------------------------------------------
 
@@ -105,7 +78,7 @@ class Checkpointer:
         metrics: dict[str, float] | None,
     ) -> Path:
         """Write a checkpoint of the current state (every rank calls this) and prune old ones."""
-        final = self.directory / f"{PREFIX}{step:08d}"
+        final = layout.step_folder(self.directory, step)
         temporary = self.directory / f".tmp-{final.name}"
         if self.context.is_main:
             shutil.rmtree(temporary, ignore_errors=True)
@@ -115,15 +88,16 @@ class Checkpointer:
         if self.context.is_main:
             from safetensors.torch import save_file
 
-            save_file({name: t.contiguous() for name, t in trainable.items()}, temporary / TRAINABLE_FILE)
+            save_file({name: t.contiguous() for name, t in trainable.items()}, temporary / layout.TRAINABLE_FILE)
             if model.peft is not None:
                 with _full_state_view(model, model.llm.model, trainable):
-                    model.peft.save(model.llm.model, temporary / ADAPTER_DIR)
+                    model.peft.save(model.llm.model, temporary / layout.ADAPTER_DIR)
         engine.save_optimizer(temporary)
-        torch.save({"rng": rng.capture(), "data": data_state}, temporary / rank_file(self.context.rank))
+        torch.save({"rng": rng.capture(), "data": data_state}, temporary / layout.rank_file(self.context.rank))
         if self.context.is_main:
             torch.save(
-                {"scheduler": engine.scheduler_state(), "scaler": engine.scaler_state()}, temporary / TRAINER_FILE
+                {"scheduler": engine.scheduler_state(), "scaler": engine.scaler_state()},
+                temporary / layout.TRAINER_FILE,
             )
             state = {
                 "step": step,
@@ -134,7 +108,7 @@ class Checkpointer:
                 "metrics": metrics,
                 "trainable": {name: list(shape) for name, shape in engine.trainable_shapes.items()},
             }
-            (temporary / STATE_FILE).write_text(json.dumps(state, indent=1))
+            (temporary / layout.STATE_FILE).write_text(json.dumps(state, indent=1))
         distributed.barrier()
         if self.context.is_main:
             publish_dir(temporary, final)
@@ -154,7 +128,7 @@ class Checkpointer:
         record = {"metric": self.train.best_metric, "mode": self.train.best_mode, "checkpoint": None}
         if best is not None:
             record.update(checkpoint=best.name, value=read_state(best)["metrics"][self.train.best_metric])
-        write_atomic(self.directory / BEST_FILE, json.dumps(record, indent=1).encode())
+        write_atomic(self.directory / layout.BEST_FILE, json.dumps(record, indent=1).encode())
 
     # loading ---------------------------------------------------------------------------
 
@@ -168,62 +142,28 @@ class Checkpointer:
             raise CheckpointError(f"{path}: not a checkpoint folder")
         state = read_state(path)
         self._check_compatible(path, state, engine)
-        trainable = load_safetensors(path / TRAINABLE_FILE, "trainable weights")
-        _check_trainable(path / TRAINABLE_FILE, trainable, engine.trainable_shapes)
+        trainable = layout.read_trainable(path)
+        layout.check_tensors(path / layout.TRAINABLE_FILE, trainable, engine.trainable_shapes, complete=True)
         engine.load_trainable_state(trainable)
         engine.load_optimizer(path)
-        trainer = load_torch(path / TRAINER_FILE, "schedule and scaler state")
+        trainer = load_torch(path / layout.TRAINER_FILE, "schedule and scaler state")
         engine.load_scheduler_state(trainer["scheduler"])
         engine.load_scaler_state(trainer["scaler"])
-        own = load_torch(path / rank_file(self.context.rank), "RNG and data state")
+        own = load_torch(path / layout.rank_file(self.context.rank), "RNG and data state")
         return ResumePoint(path, state["step"], state["epoch"], state["epoch_done"], own["data"], own["rng"])
 
     def _check_compatible(self, path: Path, state: dict[str, Any], engine: Engine) -> None:
         saved_format = OPTIMIZER_FORMATS.get(state.get("engine"))
         if saved_format != OPTIMIZER_FORMATS[engine.name]:
             raise CheckpointError(
-                f"{path / STATE_FILE}: written by engine {state.get('engine')!r}, whose optimizer state engine "
+                f"{path / layout.STATE_FILE}: written by engine {state.get('engine')!r}, whose optimizer state engine "
                 f"{engine.name!r} cannot read; resume with train.engine {state.get('engine')!r}"
             )
         if state.get("world_size") != self.context.world_size:
             raise CheckpointError(
-                f"{path / STATE_FILE}: written by {state.get('world_size')} ranks, this run has "
+                f"{path / layout.STATE_FILE}: written by {state.get('world_size')} ranks, this run has "
                 f"{self.context.world_size}; the data positions (and ZeRO partitions) are per rank"
             )
-
-
-def read_state(path: Path) -> dict[str, Any]:
-    """The ``state.json`` of a checkpoint folder."""
-    file = path / STATE_FILE
-    try:
-        state = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{file}: missing; {path} is not a complete checkpoint") from None
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{file}: unreadable: {exc}") from None
-    missing = {"step", "epoch", "epoch_done", "engine", "world_size"} - set(state)
-    if missing:
-        raise CheckpointError(f"{file}: lacks {sorted(missing)}")
-    return state
-
-
-def _check_trainable(file: Path, saved: dict[str, torch.Tensor], shapes: dict[str, tuple[int, ...]]) -> None:
-    problems = []
-    missing, unexpected = sorted(set(shapes) - set(saved)), sorted(set(saved) - set(shapes))
-    if missing:
-        problems.append(f"missing {len(missing)} trainable tensors of this model, e.g. {missing[:3]}")
-    if unexpected:
-        problems.append(f"has {len(unexpected)} tensors this model does not train, e.g. {unexpected[:3]}")
-    wrong = [n for n in sorted(set(saved) & set(shapes)) if tuple(saved[n].shape) != tuple(shapes[n])]
-    if wrong:
-        shown = "; ".join(
-            f"{n} has shape {tuple(saved[n].shape)}, the model's is {tuple(shapes[n])}" for n in wrong[:3]
-        )
-        problems.append(f"{len(wrong)} tensors have another shape, e.g. {shown}")
-    if problems:
-        raise CheckpointError(
-            f"{file}: does not match this model's trainable parameters (was the spec changed?): " + "; ".join(problems)
-        )
 
 
 @contextlib.contextmanager
@@ -243,10 +183,3 @@ def _full_state_view(model: SlamModel, module: torch.nn.Module, full: dict[str, 
         yield
     finally:
         handle.remove()
-
-
-def _step_of(path: Path) -> int:
-    try:
-        return int(path.name[len(PREFIX) :])
-    except ValueError:
-        return -1

@@ -20,14 +20,16 @@ import torch
 
 from slam_core.errors import TrainingError
 from slam_core.model import SlamModel, TextInputs
+from slam_core.runtime.checkpoints.layout import read_state
 from slam_core.runtime.data.batch import Batch, ResumableBatches
+from slam_core.runtime.infer.service import Scorer
 from slam_core.runtime.train import distributed, rng
-from slam_core.runtime.train.checkpoint import Checkpointer, ResumePoint, read_state
+from slam_core.runtime.train.checkpoint import Checkpointer, ResumePoint
 from slam_core.runtime.train.distributed import Context
 from slam_core.runtime.train.encoder_cache import EncoderCaches
 from slam_core.runtime.train.engines import Engine
 from slam_core.runtime.train.monitor import Monitor
-from slam_core.runtime.train.validate import Scorer, validate
+from slam_core.runtime.train.validate import validate
 from slam_core.spec import PipelineSpec
 
 

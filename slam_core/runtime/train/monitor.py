@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from slam_core.runtime.train.io import write_atomic
+from slam_core.runtime.checkpoints.io import write_atomic
 
 logger = logging.getLogger(__name__)
 HISTORY_FILE = "history.jsonl"

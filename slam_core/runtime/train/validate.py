@@ -1,27 +1,26 @@
-"""Validation: loss and token accuracy over the valid split, plus the task's metrics when given a scorer."""
+"""Validation: loss and token accuracy over the valid split, plus the task's metrics when given a scorer.
+
+Decoding and scoring go through the runtime's decode-and-score service
+(:mod:`slam_core.runtime.infer.service`), as ``slam infer`` does.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 
 from slam_core.model import SlamModel
 from slam_core.runtime.data.batch import Batch
+from slam_core.runtime.infer.service import Decoded, Scorer, decode_batch, generate_options
 from slam_core.runtime.train import distributed, rng
 from slam_core.runtime.train.encoder_cache import EncoderCaches
 from slam_core.runtime.train.engines import Engine
 from slam_core.spec import InferSpec
 
-#: ``scorer(hypotheses, references, samples) -> {metric: value}``, e.g. a partial of slam_core.runtime.metrics.score.
-Scorer = Callable[[list[str], list[str], list[dict[str, Any]]], dict[str, float]]
-
-
-def generate_options(infer: InferSpec) -> dict[str, Any]:
-    """``generate`` keyword arguments from the infer section."""
-    return infer.model_dump(exclude={"batch_size"})
+__all__ = ["Scorer", "validate"]
 
 
 def validate(
@@ -42,57 +41,57 @@ def validate(
     """
     engine.train(False)
     totals = torch.zeros(3, dtype=torch.float64)  # loss × tokens, tokens, correct tokens
-    hypotheses: list[str] = []
-    references: list[str] = []
-    samples: list[dict[str, Any]] = []
+    decoded = Decoded()
     options = generate_options(infer) | ({"synced_gpus": True} if sharded else {})
     try:
         with rng.isolated(), torch.no_grad():
-            iterator, previous = iter(batches), None
-            while True:
-                batch = next(iterator, None)
-                if sharded and distributed.all_sum([float(batch is not None)], engine.device)[0] == 0:
-                    break
-                if batch is None and not sharded:
-                    break
-                real = batch is not None
-                if not real and previous is None:
-                    raise RuntimeError(
-                        f"rank {distributed.rank()} has no validation batches while other ranks do; a sharded "
-                        "engine needs every rank in every forward pass: give each rank at least one batch"
-                    )
-                batch = (batch if real else previous).to(engine.device)
-                previous = batch
+            for batch, real in _in_step(batches, engine, sharded):
                 text = model.text_inputs(batch.samples)
                 with cache.batch(batch.samples) if cache else contextlib.nullcontext():
                     out = engine.forward(batch, text)
-                    decoded = _decode(engine, batch, options) if scorer else None
+                    hypotheses = _decode(engine, batch, options) if scorer else None
                 if real:
                     tokens = out.target_tokens
                     totals += torch.tensor([float(out.loss) * tokens, tokens, float(out.token_accuracy) * tokens])
-                    if decoded is not None:
-                        hypotheses += decoded
-                        references += [model.task.references(s) for s in batch.samples]
-                        samples += list(batch.samples)
+                    if hypotheses is not None:
+                        decoded.add(model, batch.samples, hypotheses)
     finally:
         engine.train(True)
     loss_sum, tokens, correct = distributed.all_sum(totals.tolist(), engine.device)
     metrics = {"loss": loss_sum / max(tokens, 1.0), "token_accuracy": correct / max(tokens, 1.0)}
     if scorer is not None:
-        metrics.update(_score(scorer, hypotheses, references, samples))
+        metrics.update(_score(scorer, decoded))
     return metrics
+
+
+def _in_step(batches: Iterable[Batch], engine: Engine, sharded: bool) -> Iterator[tuple[Batch, bool]]:
+    """``(batch on the engine's device, real)``; a sharded rank out of batches repeats its last (not real)."""
+    iterator, previous = iter(batches), None
+    while True:
+        batch = next(iterator, None)
+        if sharded and distributed.all_sum([float(batch is not None)], engine.device)[0] == 0:
+            return
+        if batch is None and not sharded:
+            return
+        if batch is None and previous is None:
+            raise RuntimeError(
+                f"rank {distributed.rank()} has no validation batches while other ranks do; a sharded "
+                "engine needs every rank in every forward pass: give each rank at least one batch"
+            )
+        previous = (batch if batch is not None else previous).to(engine.device)
+        yield previous, batch is not None
 
 
 def _decode(engine: Engine, batch: Batch, options: dict[str, Any]) -> list[str]:
     with engine.decoding() as model, engine.autocast():
-        return model.decode(batch.features, batch.feature_lengths, batch.samples, **options)
+        return decode_batch(model, batch.features, batch.feature_lengths, batch.samples, **options)
 
 
-def _score(scorer: Scorer, hypotheses: list[str], references: list[str], samples: Sequence[dict]) -> dict[str, float]:
+def _score(scorer: Scorer, decoded: Decoded) -> dict[str, float]:
     """Score every rank's decodes together on rank 0 and share the result."""
-    parts = distributed.all_gather((hypotheses, references, list(samples)))
+    parts = distributed.all_gather((decoded.hypotheses, decoded.references, decoded.samples))
     metrics = None
     if distributed.rank() == 0:
-        merged = [[item for part in parts for item in part[field]] for field in range(3)]
-        metrics = {name: float(value) for name, value in scorer(*merged).items()}
+        merged = Decoded(*[[item for part in parts for item in part[field]] for field in range(3)])
+        metrics = merged.score(scorer)
     return distributed.broadcast(metrics)

@@ -19,11 +19,10 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from slam_core.runtime.checkpoints.io import load_torch
+from slam_core.runtime.checkpoints.layout import OPTIMIZER_FILE
 from slam_core.runtime.train.engines.base import Engine, StepResult
-from slam_core.runtime.train.io import load_torch
 from slam_core.runtime.train.optim import build_optimizer, build_scheduler, parameter_groups, trainable_parameters
-
-OPTIMIZER_FILE = "optimizer.pt"
 
 
 class SingleEngine(Engine):

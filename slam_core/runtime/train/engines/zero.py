@@ -15,15 +15,13 @@ from typing import Any
 
 import torch
 
+from slam_core.errors import CheckpointError
+from slam_core.runtime.checkpoints.io import load_torch
+from slam_core.runtime.checkpoints.layout import zero_file, zero_files
 from slam_core.runtime.train.engines.base import Engine, StepResult
-from slam_core.runtime.train.io import CheckpointError, load_torch
 from slam_core.runtime.train.optim import build_optimizer, build_scheduler, parameter_groups, trainable_parameters
 
 AUTOCAST_NAMES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
-
-
-def zero_file(rank: int) -> str:
-    return f"zero-rank{rank:05d}.pt"
 
 
 class DeepSpeedEngine(Engine):
@@ -112,7 +110,7 @@ class DeepSpeedEngine(Engine):
         torch.save(self.optimizer.state_dict(), directory / zero_file(self.context.rank))
 
     def load_optimizer(self, directory: Path) -> None:
-        files = sorted(directory.glob("zero-rank*.pt"))
+        files = zero_files(directory)
         if len(files) != self.context.world_size:
             raise CheckpointError(
                 f"{directory}: {len(files)} ZeRO optimizer partitions for {self.context.world_size} ranks; "

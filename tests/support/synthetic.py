@@ -1,10 +1,11 @@
-"""Synthetic, in-memory batches for tests and smoke runs, and a command that trains on them.
+"""Synthetic, in-memory batches for the tests, and a command that trains on them.
 
 ``InMemoryBatches`` implements :class:`~slam_core.runtime.data.batch.ResumableBatches` over a fixed
 list of global batches; rank ``r`` of ``w`` gets samples ``r::w`` of each, so that a
 ``w``-rank run sees exactly the global batches of a one-process run. Run
-``python -m slam_core.runtime.train.testing_data SPEC.json RUN_DIR`` (under ``torchrun`` for the
-multi-process engines) to train any audio pipeline on random audio.
+``python -m support.synthetic SPEC.json RUN_DIR`` with ``tests/`` on ``PYTHONPATH`` (see
+``support.subprocess_env``; under ``torchrun`` for the multi-process engines) to train any audio
+pipeline on random audio.
 """
 
 from __future__ import annotations
