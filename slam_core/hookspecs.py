@@ -8,7 +8,9 @@ calls each plugin's hooks separately, so one broken plugin cannot hide the other
 
 Records are cheap: the config is a pydantic model and the factory a ``"module:attr"``
 string, so listing plugins imports no torch. The factory is imported when a pipeline is
-built; its call signature depends on the kind and is given in each hook's docstring.
+built; its call signature is its kind's protocol in :mod:`slam_core.components`
+(``EncoderFactory``, ``ProjectorFactory``, ...), and what it returns must be an instance of the
+kind's contract class (:func:`slam_core.factories.build_component` checks it).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def slam_encoders() -> list[ComponentSpec]:
     """Declare encoders (audio, video or audio-visual front ends).
 
-    Factory signature: ``factory(config) -> slam_core.components.Encoder``.
+    Factory signature: ``factory(config) -> slam_core.components.Encoder``
+    (:class:`slam_core.components.EncoderFactory`).
 
     Example plugin module (registered as ``[project.entry-points."slam.plugins"]
     my-encoder = "my_pkg.plugin"``)::
@@ -55,9 +58,9 @@ def slam_encoders() -> list[ComponentSpec]:
 def slam_projectors() -> list[ComponentSpec]:
     """Declare projectors that map encoder frames to LLM embeddings.
 
-    Factory signature: ``factory(config, input_dim: int, output_dim: int)
-    -> slam_core.components.Projector``; ``input_dim`` is the encoder's ``output_dim`` and
-    ``output_dim`` the LLM's ``hidden_size``.
+    Factory signature: ``factory(config, *, input_dim: int, output_dim: int)
+    -> slam_core.components.Projector`` (:class:`slam_core.components.ProjectorFactory`);
+    ``input_dim`` is the encoder's ``output_dim`` and ``output_dim`` the LLM's ``hidden_size``.
 
     Example::
 
@@ -72,7 +75,8 @@ def slam_projectors() -> list[ComponentSpec]:
 def slam_llms() -> list[ComponentSpec]:
     """Declare causal language models.
 
-    Factory signature: ``factory(config) -> slam_core.components.LLM``.
+    Factory signature: ``factory(config) -> slam_core.components.LLM``
+    (:class:`slam_core.components.LLMFactory`).
 
     Example::
 
@@ -86,7 +90,8 @@ def slam_llms() -> list[ComponentSpec]:
 def slam_peft_methods() -> list[ComponentSpec]:
     """Declare parameter-efficient fine-tuning methods (LoRA, adapters, ...).
 
-    Factory signature: ``factory(config) -> slam_core.components.PEFTMethod``.
+    Factory signature: ``factory(config) -> slam_core.components.PEFTMethod``
+    (:class:`slam_core.components.PEFTFactory`).
 
     Example::
 
@@ -100,7 +105,8 @@ def slam_peft_methods() -> list[ComponentSpec]:
 def slam_task_heads() -> list[ComponentSpec]:
     """Declare task heads (prompt and target construction, post-processing, metrics).
 
-    Factory signature: ``factory(config) -> slam_core.components.TaskHead``.
+    Factory signature: ``factory(config) -> slam_core.components.TaskHead``
+    (:class:`slam_core.components.TaskHeadFactory`).
 
     Example::
 
