@@ -122,29 +122,35 @@ def test_none_or_another_contracts_component_is_refused(registry):
         build(registry, "encoder", "task-encoder")
 
 
-def test_a_factory_exception_becomes_a_plugin_error_naming_the_distribution(registry):
+@pytest.mark.parametrize(
+    ("kind", "name", "problem", "cause"),
+    [
+        (
+            "encoder",
+            "broken-encoder",
+            "its factory 'fake_factory_impl:broken' failed: ValueError: hidden size 3 is not divisible by 2 heads",
+            ValueError,
+        ),
+        (
+            "projector",
+            "missing-projector",
+            "cannot import its factory 'fake_factory_impl:no_such_attribute': "
+            "module 'fake_factory_impl' has no attribute 'no_such_attribute'",
+            AttributeError,
+        ),
+    ],
+)
+def test_a_failing_or_missing_factory_is_a_plugin_error_naming_the_distribution(registry, kind, name, problem, cause):
     with pytest.raises(PluginError) as caught:
-        build(registry, "encoder", "broken-encoder")
-    assert str(caught.value) == (
-        f"{where('encoder', 'broken-encoder')}: its factory 'fake_factory_impl:broken' failed: "
-        "ValueError: hidden size 3 is not divisible by 2 heads"
-    )
-    assert isinstance(caught.value.__cause__, ValueError)
+        build(registry, kind, name)
+    assert str(caught.value) == f"{where(kind, name)}: {problem}"
+    assert isinstance(caught.value.__cause__, cause)
 
 
 def test_a_slam_error_of_the_factory_passes_unchanged(registry):
     with pytest.raises(CheckpointError) as caught:
         build(registry, "encoder", "truncated-encoder")
     assert str(caught.value) == "/data/encoder.pt: truncated; download it again"
-
-
-def test_a_factory_that_cannot_be_imported_names_the_distribution(registry):
-    with pytest.raises(PluginError) as caught:
-        build(registry, "projector", "missing-projector")
-    assert str(caught.value) == (
-        f"{where('projector', 'missing-projector')}: cannot import its factory 'fake_factory_impl:no_such_attribute': "
-        "module 'fake_factory_impl' has no attribute 'no_such_attribute'"
-    )
 
 
 def test_a_good_factory_gets_its_context_and_its_component_is_returned(registry):
