@@ -93,7 +93,7 @@ class CheckpointError(SlamError, RuntimeError, ValueError):
 
 
 class RunFolderError(SlamError, RuntimeError):
-    """A run or output folder that cannot be used: locked by another run, read-only, full, or a file."""
+    """A run folder or output file that cannot be used: locked by another run, read-only, full, or of the wrong kind."""
 
 
 class DataError(SlamError, ValueError):

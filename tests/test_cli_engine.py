@@ -118,3 +118,18 @@ def test_a_best_metric_that_validation_never_reports_is_refused_before_training(
     error = capsys.readouterr().err
     assert "train.best_metric: 'wer' is not reported by validation" in error and "--score" in error
     assert not (workdir / "run" / "checkpoints").exists()
+
+
+def test_storage_faults_are_one_line_each(workdir, capsys):
+    (workdir / "a-file").write_text("")
+    (workdir / "out").mkdir()
+    train = ["train", "spec.yaml", "--set", "data.train_manifest=test.jsonl", "--set", "train.max_steps=1"]
+    cases = [
+        ([*train, "--run-dir", "a-file"], "a-file: is a file, not a run folder; choose another run folder"),
+        (["infer", "spec.yaml", "--output", "out"], "out: is a folder; name the hypotheses file to write"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and error.startswith("slam: error: ") and message in error, error
+    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(".tmp")) == []

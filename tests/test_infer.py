@@ -140,6 +140,45 @@ def test_a_checkpoint_of_another_model_is_refused_naming_the_file(tmp_path):
         resolve(tmp_path / "empty")
 
 
+def test_a_checkpoint_without_every_trainable_tensor_or_with_nan_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    spec = validate_spec(tiny_spec())
+    model = build_model(spec)
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    frozen = sum(1 for _, p in model.named_parameters() if not p.requires_grad)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    expected = f"it must hold the {len(trainable)} trainable tensors of the model (its {frozen} frozen tensors"
+    projector_only = {n: t for n, t in trainable.items() if n.startswith("projector.")}
+    for saved in ({}, projector_only):
+        save_file(saved, folder / "trainable.safetensors")
+        with pytest.raises(CheckpointError) as caught:
+            load_trained_weights(build_model(spec), folder)
+        missing = len(trainable) - len(saved)
+        assert f"missing {missing} trainable tensors of this model" in str(caught.value)
+        assert expected in str(caught.value)
+    lora = sorted(n for n in trainable if "lora_B" in n)[0]
+    save_file(trainable | {lora: torch.full_like(trainable[lora], float("nan"))}, folder / "trainable.safetensors")
+    with pytest.raises(CheckpointError, match=rf"1 tensors hold NaN or infinite values, e\.g\. \['{lora}'\]"):
+        load_trained_weights(build_model(spec), folder)
+    save_file(trainable, folder / "trainable.safetensors")
+    assert load_trained_weights(build_model(spec), folder) == folder
+
+
+def test_an_output_that_is_a_folder_is_refused_before_decoding(tmp_path, manifest):
+    from slam_core.errors import RunFolderError
+
+    spec = validate_spec(tiny_spec(manifest))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(RunFolderError, match=r"out: is a folder; name the hypotheses file to write"):
+        decode(spec, tmp_path / "out", device="cpu")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RunFolderError, match=r"file/hyps\.jsonl: cannot be written: .*file is a file, not a folder"):
+        decode(spec, tmp_path / "file" / "hyps.jsonl", device="cpu")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")) == []
+
+
 def write_hypotheses(path, rows):
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path

@@ -145,10 +145,10 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path, mo
         real_publish(temporary, final)
 
     monkeypatch.setattr(checkpoint, "publish_dir", failing_publish)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match="step-00000002: cannot write the checkpoint: disk full"):
         train_synthetic(spec, tmp_path, batches=1, batch_size=2)
     directory = tmp_path / "checkpoints"
-    assert sorted(p.name for p in directory.iterdir() if p.is_dir()) == [".tmp-step-00000002", "step-00000001"]
+    assert sorted(p.name for p in directory.iterdir() if p.is_dir()) == ["step-00000001"]
     monkeypatch.setattr(checkpoint, "publish_dir", real_publish)
     resumed = train_synthetic(spec, tmp_path, batches=1, batch_size=2)
     assert resumed.resumed_from.name == "step-00000001" and resumed.step == 2

@@ -193,6 +193,46 @@ def exact_match(hypotheses: list[str], references: list[str], samples: list[dict
     return {"exact_match": sum(h == r for h, r in zip(hypotheses, references, strict=True)) / max(len(references), 1)}
 
 
+def _hang() -> None:
+    print("hanging", flush=True)
+    time.sleep(600)
+
+
+def _hang_in_save(step: int) -> None:
+    """Hang with the checkpoint of ``step`` fully written under its temporary name, before it is published."""
+    from slam_core.runtime.train import checkpoint
+
+    publish = checkpoint.publish_dir
+
+    def hanging(temporary, final):
+        if final.name == f"step-{step:08d}":
+            _hang()
+        publish(temporary, final)
+
+    checkpoint.publish_dir = hanging
+
+
+def _hang_in_prune(step: int) -> None:
+    """Hang halfway through deleting a pruned checkpoint, once the checkpoint of ``step`` is published."""
+    import shutil
+
+    from slam_core.runtime.checkpoints import layout
+
+    def hanging(folder):
+        tombstone = folder.with_name(f"{layout.TOMBSTONE_PREFIX}{folder.name}")
+        os.rename(folder, tombstone)
+        (tombstone / layout.STATE_FILE).unlink()  # half deleted
+        if (folder.parent / f"step-{step:08d}").is_dir():
+            _hang()
+        shutil.rmtree(tombstone)
+
+    layout.remove = hanging
+
+
+#: ``--hang-in`` windows: where a test kills the process to prove that a crash there loses nothing.
+HANG_WINDOWS = {"save": _hang_in_save, "prune": _hang_in_prune}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Train a spec (JSON) on synthetic batches; rank 0 writes ``result.json`` into the run folder."""
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -204,7 +244,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--score", action="store_true", help="decode the valid split and score exact matches")
     parser.add_argument("--seed", type=int, default=0, help="data seed")
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds to sleep after each step")
+    parser.add_argument(
+        "--hang-in", choices=sorted(HANG_WINDOWS), help="print 'hanging' and sleep inside this window of a save"
+    )
+    parser.add_argument("--hang-at-step", type=int, default=0, help="the step whose save hangs (--hang-in)")
     args = parser.parse_args(argv)
+    if args.hang_in:
+        HANG_WINDOWS[args.hang_in](args.hang_at_step)
 
     result = train_synthetic(
         json.loads(args.spec.read_text()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterable
@@ -57,7 +58,7 @@ def publish_dir(temporary: Path, final: Path) -> None:
     """Make the complete ``temporary`` directory appear as ``final`` in one rename (replacing it)."""
     fsync_tree(temporary)
     if final.exists():
-        stale = final.with_name(f".stale-{final.name}")
+        stale = final.with_name(f".stale-{final.name}")  # layout.STALE_PREFIX; layout.sweep restores it
         shutil.rmtree(stale, ignore_errors=True)
         os.rename(final, stale)
         os.rename(temporary, final)
@@ -70,8 +71,46 @@ def publish_dir(temporary: Path, final: Path) -> None:
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one rename."""
     temporary = path.with_name(f".tmp-{path.name}")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+#: What to do about a write that failed with these errors.
+_WRITE_FIXES = {
+    errno.ENOSPC: "no space is left on its device: free space there (or keep fewer checkpoints, train.keep_last)",
+    errno.EDQUOT: "the disk quota is exceeded: free space there (or keep fewer checkpoints, train.keep_last)",
+    errno.EROFS: "its file system is read-only: choose a writable folder",
+    errno.EACCES: "permission denied: make it writable or choose another folder",
+    errno.EPERM: "permission denied: make it writable or choose another folder",
+    errno.ENOTDIR: "a file is where a folder belongs: move the file away or choose another folder",
+    errno.EEXIST: "a file is where a folder belongs: move the file away or choose another folder",
+}
+#: Below this many free bytes a failed write is taken for a full disk (safetensors and torch.save
+#: report it without an errno).
+FULL_DISK_BYTES = 1 << 20
+
+
+def write_failure(path: Path, exc: BaseException) -> str | None:
+    """Why writing under ``path`` failed and what to fix, or ``None`` when ``exc`` is not a storage failure."""
+    code = getattr(exc, "errno", None)
+    if code in _WRITE_FIXES:
+        return _WRITE_FIXES[code]
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        free = None
+    if free is not None and free < FULL_DISK_BYTES:
+        return _WRITE_FIXES[errno.ENOSPC]
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return None

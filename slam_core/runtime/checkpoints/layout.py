@@ -15,13 +15,17 @@ zero-padded to 8 digits)::
 checkpoint then. The best checkpoint is always found one way, :func:`best`: the lowest (or
 highest) finite value of the metric in the ``state.json`` of the validated checkpoints.
 Folders whose name does not start with ``step-`` (``.tmp-step-<N>`` being written,
-``.stale-...`` being replaced) are never checkpoints.
+``.stale-...`` being replaced, ``.deleted-...`` being pruned) are never checkpoints; :func:`sweep`
+clears them when a run starts, so a crash at any moment leaves only whole checkpoints under
+``step-`` names.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,8 @@ OPTIMIZER_FILE = "optimizer.pt"
 TRAINER_FILE = "trainer.pt"
 STATE_FILE = "state.json"
 BEST_FILE = "best.json"
+#: Name prefixes of folders being written, replaced and deleted (see :func:`sweep`).
+TEMPORARY_PREFIX, STALE_PREFIX, TOMBSTONE_PREFIX = ".tmp-", ".stale-", ".deleted-"
 #: Keys every ``state.json`` has.
 STATE_KEYS = frozenset({"step", "epoch", "epoch_done", "engine", "world_size"})
 
@@ -92,6 +98,29 @@ def best(directory: Path, metric: str | None, mode: str = "min") -> Path | None:
         if value is not None and math.isfinite(value):
             scored.append((value if mode == "min" else -value, step_of(path), path))
     return min(scored)[2] if scored else None
+
+
+def remove(folder: Path) -> None:
+    """Delete a checkpoint folder so that no crash leaves part of it under its name: rename, then delete."""
+    tombstone = folder.with_name(f"{TOMBSTONE_PREFIX}{folder.name}")
+    shutil.rmtree(tombstone, ignore_errors=True)
+    os.rename(folder, tombstone)
+    shutil.rmtree(tombstone)
+
+
+def sweep(directory: Path) -> None:
+    """Finish what a crash interrupted in a ``checkpoints/`` directory: delete pruned and half-written
+    folders; put back a checkpoint caught between its two renames while being replaced."""
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        if path.name.startswith(STALE_PREFIX):
+            final = path.with_name(path.name[len(STALE_PREFIX) :])
+            if not final.exists():
+                os.rename(path, final)
+                continue
+        if path.name.startswith((TEMPORARY_PREFIX, STALE_PREFIX, TOMBSTONE_PREFIX)):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def read_state(folder: Path) -> dict[str, Any]:
@@ -162,4 +191,14 @@ def check_tensors(
         raise CheckpointError(
             f"{file}: does not match the model built from this spec (was the spec changed? use the spec the "
             "checkpoint was trained with): " + "; ".join(problems)
+        )
+
+
+def check_finite(file: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse tensors holding NaN or infinity, naming them."""
+    bad = sorted(name for name, tensor in tensors.items() if not bool(torch.isfinite(tensor).all()))
+    if bad:
+        raise CheckpointError(
+            f"{file}: {len(bad)} tensors hold NaN or infinite values, e.g. {bad[:3]}; the run diverged before "
+            "this checkpoint: use an earlier one"
         )

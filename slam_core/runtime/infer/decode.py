@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from slam_core.runtime.checkpoints.io import write_atomic
+from slam_core.errors import RunFolderError
+from slam_core.runtime.checkpoints.io import write_atomic, write_failure
 from slam_core.runtime.infer.service import decode_batches, generate_options
 from slam_core.spec import PipelineSpec
 
@@ -39,6 +40,7 @@ def decode(
 
     if manifest is not None:
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"test_manifest": str(manifest)})})
+    check_output(Path(output))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(spec, registry)
     if checkpoint is not None:
@@ -63,8 +65,20 @@ def _record(sample: dict[str, Any], hypothesis: str, references) -> dict[str, An
     return record
 
 
+def check_output(output: Path) -> None:
+    """Refuse, before decoding, an output path that is a folder or lies under a file."""
+    if output.is_dir():
+        raise RunFolderError(f"{output}: is a folder; name the hypotheses file to write (e.g. {output / 'hyps.jsonl'})")
+    for parent in output.parents:
+        if parent.exists() and not parent.is_dir():
+            raise RunFolderError(f"{output}: cannot be written: {parent} is a file, not a folder")
+
+
 def _write_jsonl(output: Path, records: list[dict[str, Any]]) -> Path:
     """Write ``records`` to ``output`` in one rename."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+    except OSError as exc:
+        raise RunFolderError(f"{output}: cannot write the hypotheses: {write_failure(output, exc)}") from exc
     return output

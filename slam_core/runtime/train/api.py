@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from slam_core.errors import CheckpointError, SpecError
+from slam_core.errors import CheckpointError, RunFolderError, SpecError
+from slam_core.runtime.checkpoints.io import write_atomic, write_failure
+from slam_core.runtime.checkpoints.layout import read_state
 from slam_core.runtime.data.batch import ResumableBatches
 from slam_core.runtime.infer.service import Scorer, metrics_scorer
 from slam_core.runtime.train import distributed
 from slam_core.runtime.train.checkpoint import Checkpointer
 from slam_core.runtime.train.encoder_cache import EncoderCaches
 from slam_core.runtime.train.engines import create_engine
+from slam_core.runtime.train.lock import RunFolderLock
 from slam_core.runtime.train.loop import StepInfo, Trainer, TrainResult
 from slam_core.runtime.train.monitor import Monitor
 from slam_core.spec import PipelineSpec
@@ -47,29 +51,42 @@ def train(
       head's metrics when ``score`` is true (``slam train --score``) or ``train.best_metric`` is
       one of them; ``scorer(hypotheses, references, samples) -> metrics`` replaces those metrics.
     """
+    context = distributed.setup(spec.train.engine)
+    run_dir = Path(run_dir if run_dir is not None else spec.train.output_dir)
+    # the main rank holds the run folder for the whole run: a second run on it fails at once
+    lock = RunFolderLock(run_dir) if context.is_main else contextlib.nullcontext()
+    try:
+        with lock:
+            return _train_locked(spec, run_dir, context, resume, batches_factory, scorer, score, on_step, registry)
+    except OSError as exc:
+        error = _storage_error(exc, run_dir)
+        if error is None:
+            raise
+        raise error from exc
+    finally:
+        distributed.teardown(context)
+
+
+def _train_locked(spec, run_dir, context, resume, batches_factory, scorer, score, on_step, registry) -> TrainResult:
+    """Build, resume and run (the rest of :func:`train`, while the run folder is held)."""
     import transformers
 
     from slam_core.model import build_model
 
-    context = distributed.setup(spec.train.engine)
-    try:
-        run_dir = Path(run_dir if run_dir is not None else spec.train.output_dir)
-        checkpointer = Checkpointer(run_dir, spec.train, context)
-        start_from = _checkpoint_to_resume(checkpointer, resume)
-        transformers.set_seed(spec.train.seed)  # the same initial weights on every rank
-        model = build_model(spec, registry)
-        factory = batches_factory or default_batches_factory(spec, model)
-        train_batches = factory("train", context.rank, context.world_size)
-        if train_batches is None:
-            raise ValueError("the batches factory gave no train split")
-        valid_batches = factory("valid", context.rank, context.world_size)
-        scorer, reported = _validation_scorer(spec, model.task.metrics, valid_batches is not None, scorer, score)
-        check_best_metric(spec, reported, task_metrics=model.task.metrics)
-        return _run(
-            spec, model, context, checkpointer, start_from, train_batches, valid_batches, scorer=scorer, on_step=on_step
-        )
-    finally:
-        distributed.teardown(context)
+    checkpointer = Checkpointer(run_dir, spec.train, context)
+    start_from = _checkpoint_to_resume(checkpointer, resume)
+    transformers.set_seed(spec.train.seed)  # the same initial weights on every rank
+    model = build_model(spec, registry)
+    factory = batches_factory or default_batches_factory(spec, model)
+    train_batches = factory("train", context.rank, context.world_size)
+    if train_batches is None:
+        raise ValueError("the batches factory gave no train split")
+    valid_batches = factory("valid", context.rank, context.world_size)
+    scorer, reported = _validation_scorer(spec, model.task.metrics, valid_batches is not None, scorer, score)
+    check_best_metric(spec, reported, task_metrics=model.task.metrics)
+    return _run(
+        spec, model, context, checkpointer, start_from, train_batches, valid_batches, scorer=scorer, on_step=on_step
+    )
 
 
 def _run(spec, model, context, checkpointer, start_from, train_batches, valid_batches, *, scorer, on_step):
@@ -84,11 +101,15 @@ def _run(spec, model, context, checkpointer, start_from, train_batches, valid_ba
     engine = create_engine(model, spec, context)
     engine.prepare(total)
     if context.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "spec.json").write_text(spec.model_dump_json(indent=1))
+        _write_if_changed(run_dir / "spec.json", spec.model_dump_json(indent=1))
     start = checkpointer.load(start_from, engine) if start_from is not None else None
     if start is None:
         transformers.set_seed(spec.train.seed + context.rank)  # ranks draw different dropout masks
+    elif _finished(start, total, valid_batches):
+        return TrainResult(
+            run_dir=run_dir, step=start.step, epoch=start.epoch, resumed_from=start.path, model=model,
+            last_checkpoint=checkpointer.latest(), best_checkpoint=checkpointer.best(),
+        )  # fmt: skip
     monitor = Monitor(run_dir, enabled=context.is_main, total_steps=total, start_step=start.step if start else 0)
     trainer = Trainer(
         spec=spec,
@@ -108,6 +129,26 @@ def _run(spec, model, context, checkpointer, start_from, train_batches, valid_ba
         return trainer.run(start)
     finally:
         monitor.close()
+
+
+def _storage_error(exc: OSError, run_dir: Path) -> RunFolderError | None:
+    """A failed write in the run folder as a one-line :class:`RunFolderError` naming the file and the fix."""
+    target = Path(exc.filename) if exc.filename else None
+    inside = target is not None and (target == run_dir or run_dir in target.parents)
+    reason = write_failure(target or run_dir, exc) if inside else None
+    if reason is None:
+        return None
+    return RunFolderError(f"{target}: cannot write in the run folder {run_dir}: {reason}")
+
+
+def _finished(start, total: int, valid_batches) -> bool:
+    """Whether the run resumed from ``start`` has nothing left to do (so it changes nothing on disk)."""
+    return start.step >= total and (valid_batches is None or read_state(start.path).get("metrics") is not None)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text() != text:
+        write_atomic(path, text.encode())
 
 
 #: What every validation reports; a scorer adds the task's metrics.

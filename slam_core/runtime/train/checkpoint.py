@@ -3,7 +3,10 @@
 A checkpoint is a folder ``<run>/checkpoints/step-<N>/`` laid out as
 :mod:`slam_core.runtime.checkpoints.layout` says. It is assembled in ``.tmp-step-<N>`` and
 renamed into place once complete and flushed, so a crash leaves either the whole checkpoint
-or none (stray temporary folders are ignored).
+or none; pruning renames a checkpoint to a tombstone before deleting it, and a run's start
+sweeps what a crash left (:func:`~slam_core.runtime.checkpoints.layout.sweep`). A write that
+fails (a full disk, a read-only folder) removes its temporary folder and is a
+:class:`~slam_core.errors.CheckpointError` naming the folder and the fix.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 from slam_core.errors import CheckpointError
 from slam_core.model import SlamModel
 from slam_core.runtime.checkpoints import layout
-from slam_core.runtime.checkpoints.io import load_torch, publish_dir, write_atomic
+from slam_core.runtime.checkpoints.io import load_torch, publish_dir, write_atomic, write_failure
 from slam_core.runtime.checkpoints.layout import read_state
 from slam_core.runtime.train import distributed, rng
 from slam_core.runtime.train.distributed import Context
@@ -50,6 +53,8 @@ class Checkpointer:
     def __init__(self, run_dir: Path, train: TrainSpec, context: Context):
         self.directory = Path(run_dir) / layout.CHECKPOINTS_DIR
         self.train, self.context = train, context
+        if context.is_main:
+            layout.sweep(self.directory)
 
     # finding ---------------------------------------------------------------------------
 
@@ -79,7 +84,31 @@ class Checkpointer:
     ) -> Path:
         """Write a checkpoint of the current state (every rank calls this) and prune old ones."""
         final = layout.step_folder(self.directory, step)
-        temporary = self.directory / f".tmp-{final.name}"
+        temporary = self.directory / f"{layout.TEMPORARY_PREFIX}{final.name}"
+        try:
+            self._write(temporary, engine, model, step=step, epoch=epoch, epoch_done=epoch_done,
+                        data_state=data_state, metrics=metrics)  # fmt: skip
+            distributed.barrier()
+            if self.context.is_main:
+                publish_dir(temporary, final)
+                self._prune()
+        except Exception as exc:
+            reason = write_failure(temporary, exc)
+            if reason is None:
+                raise
+            shutil.rmtree(temporary, ignore_errors=True)
+            last = self.latest()
+            raise CheckpointError(
+                f"{final}: cannot write the checkpoint: {reason}; then resume (the last complete checkpoint, "
+                f"{last.name if last else 'none yet'}, is untouched)"
+            ) from exc
+        distributed.barrier()
+        return final
+
+    def _write(
+        self, temporary: Path, engine: Engine, model: SlamModel, *, step, epoch, epoch_done, data_state, metrics
+    ):
+        """Every part of a checkpoint, written into ``temporary`` (every rank writes its own files)."""
         if self.context.is_main:
             shutil.rmtree(temporary, ignore_errors=True)
             temporary.mkdir(parents=True)
@@ -109,26 +138,29 @@ class Checkpointer:
                 "trainable": {name: list(shape) for name, shape in engine.trainable_shapes.items()},
             }
             (temporary / layout.STATE_FILE).write_text(json.dumps(state, indent=1))
-        distributed.barrier()
+
+    def record_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        """Add a validation's ``metrics`` to the saved checkpoint of ``step`` (validated after it was saved),
+        so that it competes for best; then prune again."""
         if self.context.is_main:
-            publish_dir(temporary, final)
+            file = layout.step_folder(self.directory, step) / layout.STATE_FILE
+            state = read_state(file.parent)
+            write_atomic(file, json.dumps(state | {"metrics": metrics}, indent=1).encode())
             self._prune()
         distributed.barrier()
-        return final
 
     def _prune(self) -> None:
         """Keep the last ``train.keep_last`` checkpoints and the best; record the best in best.json."""
         found, best = self.all(), self.best()
-        if self.train.keep_last is not None:
-            for path in found[: -self.train.keep_last]:
-                if path != best:
-                    shutil.rmtree(path)
-        for stray in self.directory.glob(".stale-*"):
-            shutil.rmtree(stray, ignore_errors=True)
+        # best.json first: it never names a checkpoint that is gone, whenever a crash comes
         record = {"metric": self.train.best_metric, "mode": self.train.best_mode, "checkpoint": None}
         if best is not None:
             record.update(checkpoint=best.name, value=read_state(best)["metrics"][self.train.best_metric])
         write_atomic(self.directory / layout.BEST_FILE, json.dumps(record, indent=1).encode())
+        if self.train.keep_last is not None:
+            for path in found[: -self.train.keep_last]:
+                if path != best:
+                    layout.remove(path)
 
     # loading ---------------------------------------------------------------------------
 
@@ -144,6 +176,7 @@ class Checkpointer:
         self._check_compatible(path, state, engine)
         trainable = layout.read_trainable(path)
         layout.check_tensors(path / layout.TRAINABLE_FILE, trainable, engine.trainable_shapes, complete=True)
+        layout.check_finite(path / layout.TRAINABLE_FILE, trainable)
         engine.load_trainable_state(trainable)
         engine.load_optimizer(path)
         trainer = load_torch(path / layout.TRAINER_FILE, "schedule and scaler state")

@@ -3,8 +3,8 @@
 The lock is ``<run>/.slam-run.lock`` (held with :mod:`filelock`, ``flock`` on Unix); who holds
 it is written to ``<run>/.slam-run.owner.json`` once it is held, so a second run on the same
 folder fails at once with a :class:`~slam_core.errors.RunFolderError` naming the holder's pid
-and host. A crashed holder leaves its owner file behind but not the lock: the next run takes
-the lock and rewrites the owner file.
+and host; the holder removes it when it lets go. A crashed holder leaves its owner file behind
+but not the lock: the next run takes the lock and rewrites the owner file.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import filelock
 
 from slam_core.errors import RunFolderError
+from slam_core.runtime.checkpoints.io import write_failure
 
 LOCK_NAME = ".slam-run.lock"
 OWNER_NAME = ".slam-run.owner.json"
@@ -31,6 +32,7 @@ class RunFolderLock:
         self.run_dir = Path(run_dir)
         self.purpose = purpose
         self._lock: filelock.BaseFileLock | None = None
+        self._created = False
 
     def __enter__(self) -> RunFolderLock:
         self.acquire()
@@ -41,7 +43,7 @@ class RunFolderLock:
 
     def acquire(self) -> None:
         """Take the lock without waiting; a :class:`RunFolderError` names the holder when it is taken."""
-        _make_run_folder(self.run_dir)
+        self._created = _make_run_folder(self.run_dir)
         lock = filelock.FileLock(self.run_dir / LOCK_NAME, timeout=0)
         try:
             lock.acquire()
@@ -51,7 +53,8 @@ class RunFolderLock:
                 "wait for that run to finish, stop it, or choose another run folder (--run-dir)"
             ) from None
         except OSError as exc:
-            raise RunFolderError(f"{self.run_dir}: cannot lock the run folder: {exc.strerror or exc}") from None
+            reason = write_failure(self.run_dir, exc)
+            raise RunFolderError(f"{self.run_dir}: cannot lock the run folder: {reason}") from None
         self._lock = lock
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": self.purpose, "since": time.time()}
         # the lock holds without the note; a second run then names no pid
@@ -60,19 +63,29 @@ class RunFolderLock:
 
     def release(self) -> None:
         if self._lock is not None:
+            with contextlib.suppress(OSError):
+                (self.run_dir / OWNER_NAME).unlink()
             self._lock.release()
             self._lock = None
+            if self._created:  # a run that wrote nothing leaves no folder behind
+                with contextlib.suppress(OSError):
+                    if [p.name for p in self.run_dir.iterdir()] == [LOCK_NAME]:
+                        (self.run_dir / LOCK_NAME).unlink()
+                        self.run_dir.rmdir()
 
 
-def _make_run_folder(run_dir: Path) -> None:
+def _make_run_folder(run_dir: Path) -> bool:
+    """Create the run folder if need be; whether it was created."""
+    existed = run_dir.is_dir()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise RunFolderError(f"{run_dir}: is a file, not a run folder; choose another run folder") from None
     except OSError as exc:
-        raise RunFolderError(f"{run_dir}: cannot create the run folder: {exc.strerror or exc}") from None
+        raise RunFolderError(f"{run_dir}: cannot create the run folder: {write_failure(run_dir, exc)}") from None
     if not run_dir.is_dir():
         raise RunFolderError(f"{run_dir}: is a file, not a run folder; choose another run folder")
+    return not existed
 
 
 def _describe_owner(run_dir: Path) -> str:

@@ -118,7 +118,10 @@ class Trainer:
             finished_epochs = not stopped
             self.epoch = min(self.epoch, epochs - 1)
             if self.valid_batches is not None and self.last_validated != self.step:
-                self._validate()
+                metrics = self._validate()
+                if self.last_saved == self.step:  # saved before this validation: it must count for best
+                    self._improved(metrics)
+                    self.checkpointer.record_metrics(self.step, metrics)
             if self.last_saved != self.step:
                 self._save(epoch_done=finished_epochs)
         self.result.step, self.result.epoch, self.result.model = self.step, self.epoch, self.model
