@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,13 @@ def _load_weights(directory: Path, config, dtype: torch.dtype):
                 ignore_mismatched_sizes=True,  # reported in `info` and refused below, naming the keys
                 weights_only=True,
             )
+        except pickle.UnpicklingError as exc:
+            detail = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line), "")
+            raise CheckpointError(
+                f"{weights}: cannot load the MERT weights: the pickle holds more than tensors, which "
+                f"torch.load(weights_only=True) refuses ({detail or type(exc).__name__}); convert a trusted copy "
+                "to safetensors"
+            ) from None
         except (OSError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{weights}: cannot load the MERT weights: {exc}") from exc
     problems = _loading_problems(info)

@@ -163,3 +163,16 @@ def test_random_init_presets_have_the_released_shapes():
         }
     assert counts == {"95m": expected_parameters(768, 3072, 12), "330m": expected_parameters(1024, 4096, 24)}
     assert 94e6 < counts["95m"] < 96e6 and 310e6 < counts["330m"] < 320e6  # the names' orders of magnitude
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_that_runs_code_is_refused_naming_the_file(checkpoint_copy, capsys):
+    directory = checkpoint_copy()
+    edit_weights(directory, lambda state: state.update(payload=_Payload()))
+    with pytest.raises(CheckpointError, match=r"pytorch_model\.bin: cannot load the MERT weights: .*weights_only"):
+        build(directory)
+    assert "this must never run" not in capsys.readouterr().out
