@@ -1,5 +1,5 @@
 """What slam-core provides through its ``slam.plugins`` entry point: the core's reference components
-(:mod:`slam_core.builtin`: toy encoder and LLM) and the runtime's task heads.
+(:mod:`slam_core.builtin`: toy encoder and LLM), the runtime's task heads and ``slam serve``.
 
 ``asr``, ``contextual-asr``, ``aac``, ``mc``, ``vsr`` and ``st`` (configs in
 :mod:`slam_core.runtime.tasks.configs`, heads in :mod:`slam_core.runtime.tasks`; see docs/tasks.md).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from slam_core.builtin import slam_encoders, slam_llms
 from slam_core.hookspecs import hookimpl
-from slam_core.records import API_VERSION, ComponentSpec
+from slam_core.records import API_VERSION, CommandSpec, ComponentSpec
 from slam_core.runtime.tasks.configs import (
     AACTaskConfig,
     ASRTaskConfig,
@@ -57,4 +57,10 @@ def slam_task_heads() -> list[ComponentSpec]:
     ]
 
 
-__all__ = ["slam_encoders", "slam_llms", "slam_task_heads"]
+@hookimpl
+def slam_commands() -> list[CommandSpec]:
+    help_line = "serve a trained run over HTTP with the OpenAI transcription API (needs slam-core[serve])"
+    return [CommandSpec("serve", help_line, "slam_core.runtime.serve.command:serve_command", api=API_VERSION)]
+
+
+__all__ = ["slam_commands", "slam_encoders", "slam_llms", "slam_task_heads"]
