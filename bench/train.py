@@ -24,9 +24,12 @@ from pathlib import Path
 import numpy as np
 
 SPEC = {
-    "encoder": {"type": "whisper", "size": "tiny", "encoder_layers": 2},
+    "encoder": {"type": "whisper", "shape": {"num_layers": 2}, "size": "tiny"},
     "projector": {"type": "linear-projector", "k": 4, "hidden_dim": 512},
-    "llm": {"type": "toy-llm", "hidden_size": 256, "num_layers": 4, "num_heads": 4, "intermediate_size": 704},
+    "llm": {
+        "type": "toy-llm",
+        "shape": {"hidden_size": 256, "num_layers": 4, "num_heads": 4, "intermediate_size": 704},
+    },
     "peft": {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.05},
     "task": {"type": "asr"},
     "data": {"num_workers": 1, "max_batch_seconds": 16.0, "batch_size": 8, "num_buckets": 4},

@@ -10,7 +10,8 @@ from torch import nn
 from slam_core.audio import prepare_waveform
 from slam_core.builtin import ToyEncoderConfig, ToyLLMConfig
 from slam_core.components import Encoder
-from slam_core.hf_llm import DTYPES, HFCausalLM, byte_tokenizer
+from slam_core.configs import torch_dtype
+from slam_core.hf_llm import HFCausalLM, byte_tokenizer
 
 
 class LogMel:
@@ -55,26 +56,30 @@ class ToyEncoder(Encoder):
     def __init__(self, config: ToyEncoderConfig):
         super().__init__()
         self.config = config
+        shape = config.shape
         self.sample_rate = config.sample_rate
-        self.output_dim = config.dim
+        self.output_dim = shape.hidden_size
         self.frame_rate = config.sample_rate / config.hop_length / 4
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(config.seed)
-        self.conv1 = nn.Conv1d(config.n_mels, config.dim, 3, stride=2, padding=1)
-        self.conv2 = nn.Conv1d(config.dim, config.dim, 3, stride=2, padding=1)
-        layer = nn.TransformerEncoderLayer(config.dim, config.heads, 4 * config.dim, dropout=0.0, batch_first=True)
-        self.transformer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+        dim = shape.hidden_size
+        self.conv1 = nn.Conv1d(shape.num_mel_bins, dim, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv1d(dim, dim, 3, stride=2, padding=1)
+        ffn = shape.intermediate_size or 4 * dim
+        layer = nn.TransformerEncoderLayer(dim, shape.num_heads, ffn, dropout=0.0, batch_first=True)
+        self.transformer = nn.TransformerEncoder(layer, shape.num_layers, enable_nested_tensor=False)
         self.position_scale = nn.Parameter(torch.ones(()))
         torch.random.set_rng_state(generator_state)
+        self.to(torch_dtype(config.dtype))
 
     def preprocessor(self) -> LogMel:
-        return LogMel(self.config.sample_rate, self.config.n_mels, self.config.hop_length)
+        return LogMel(self.config.sample_rate, self.config.shape.num_mel_bins, self.config.hop_length)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return _halve(_halve(lengths))
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = features.masked_fill(~_time_mask(lengths, features.shape[1])[..., None], 0.0)
+        x = features.to(self.conv1.weight.dtype).masked_fill(~_time_mask(lengths, features.shape[1])[..., None], 0.0)
         lengths1 = _halve(lengths)
         x = torch.relu(self.conv1(x.transpose(1, 2)))
         x = x.masked_fill(~_time_mask(lengths1, x.shape[-1])[:, None, :], 0.0)
@@ -101,14 +106,15 @@ def build_toy_llm(config: ToyLLMConfig) -> HFCausalLM:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = byte_tokenizer()
+    shape = config.shape
     llama_config = LlamaConfig(
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_layers,
-        num_attention_heads=config.num_heads,
-        num_key_value_heads=config.num_kv_heads or config.num_heads,
-        intermediate_size=config.intermediate_size,
-        vocab_size=config.vocab_size,
-        max_position_embeddings=config.max_position_embeddings,
+        hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        num_key_value_heads=shape.num_kv_heads or shape.num_heads,
+        intermediate_size=shape.intermediate_size,
+        vocab_size=shape.vocab_size,
+        max_position_embeddings=shape.max_position_embeddings,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -116,7 +122,7 @@ def build_toy_llm(config: ToyLLMConfig) -> HFCausalLM:
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(config.seed)
     try:
-        model = LlamaForCausalLM(llama_config).to(DTYPES[config.dtype])
+        model = LlamaForCausalLM(llama_config).to(torch_dtype(config.dtype))
     finally:
         torch.random.set_rng_state(generator_state)
     return HFCausalLM(model, tokenizer)

@@ -12,9 +12,12 @@ import yaml
 from slam_core.runtime.cli import main
 
 SPEC = {
-    "encoder": {"type": "toy-encoder", "n_mels": 8, "dim": 16, "layers": 1, "heads": 2},
+    "encoder": {
+        "type": "toy-encoder",
+        "shape": {"num_mel_bins": 8, "hidden_size": 16, "num_layers": 1, "num_heads": 2},
+    },
     "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 16},
-    "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 32},
+    "llm": {"type": "toy-llm", "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 32}},
     "task": {"type": "asr"},
     "data": {"test_manifest": "test.jsonl", "num_workers": 0},
     "infer": {"batch_size": 2, "max_new_tokens": 3},

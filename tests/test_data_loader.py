@@ -13,9 +13,12 @@ from slam_core.toy import ToyEncoder
 
 SECONDS = [0.05, 0.3, 0.1, 0.45, 0.2, 0.15, 0.5, 0.25, 0.35, 0.12, 0.4, 0.08]
 COMPONENTS = {
-    "encoder": {"type": "toy-encoder", "n_mels": 8, "dim": 16, "layers": 1, "heads": 2},
+    "encoder": {
+        "type": "toy-encoder",
+        "shape": {"num_mel_bins": 8, "hidden_size": 16, "num_layers": 1, "num_heads": 2},
+    },
     "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 32},
-    "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+    "llm": {"type": "toy-llm", "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64}},
     "task": {"type": "asr"},
 }
 

@@ -20,7 +20,11 @@ from slam_core.spec import SpecError, validate_spec
 
 BRANCH = {
     "name": "wide",
-    "encoder": {"type": "toy-encoder", "n_mels": 12, "dim": 16, "layers": 1, "heads": 2, "hop_length": 320},
+    "encoder": {
+        "type": "toy-encoder",
+        "shape": {"num_mel_bins": 12, "hidden_size": 16, "num_layers": 1, "num_heads": 2},
+        "hop_length": 320,
+    },
     "projector": {"type": "linear-projector", "k": 1, "hidden_dim": 16},
 }
 

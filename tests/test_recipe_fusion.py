@@ -39,11 +39,13 @@ def test_the_recipe_inspects_with_one_row_per_branch():
 def _tiny(document: dict, data: dict) -> dict:
     document["encoder"] = {
         "type": "whisper",
-        "d_model": 32,
-        "encoder_layers": 1,
-        "encoder_attention_heads": 4,
-        "encoder_ffn_dim": 64,
-        "max_source_positions": 100,
+        "shape": {
+            "hidden_size": 32,
+            "num_layers": 1,
+            "num_heads": 4,
+            "intermediate_size": 64,
+            "max_position_embeddings": 100,
+        },
     }
     document["projector"] = {"type": "linear-projector", "k": 5, "hidden_dim": 32}
     document["fusion"]["branches"][0]["encoder"] = {
@@ -59,7 +61,10 @@ def _tiny(document: dict, data: dict) -> dict:
         "max_distance": 32,
     }
     document["fusion"]["branches"][0]["projector"] = {"type": "linear-projector", "k": 8, "hidden_dim": 32}
-    document["llm"] = {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64}
+    document["llm"] = {
+        "type": "toy-llm",
+        "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+    }
     document["peft"] = {"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0}
     document["data"] = data
     document["train"].update({"dtype": "fp32", "epochs": 2, "warmup_steps": 1, "lr": 1e-3})

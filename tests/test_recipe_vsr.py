@@ -140,7 +140,10 @@ def test_the_recipe_tiny_trains_on_prepared_lrs3_then_decodes_and_scores(tmp_pat
     shape = {"encoder_layers": 1, "encoder_embed_dim": 16, "encoder_ffn_embed_dim": 24, "encoder_attention_heads": 2}
     document["encoder"]["overrides"] = {**shape, "conv_pos": 4, "conv_pos_groups": 2, "resnet_widths": [4, 4, 8, 8]}
     document["projector"].update(k=2, hidden_dim=16)
-    document["llm"] = {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64}
+    document["llm"] = {
+        "type": "toy-llm",
+        "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+    }
     document["peft"].update(r=2, alpha=4)
     document["data"].update(
         train_manifest=str(tmp_path / "data" / "train.jsonl"),

@@ -313,14 +313,18 @@ def test_unknown_fields_are_forbidden_and_named(doc, path):
 
 
 def test_model_validator_errors_name_the_section():
-    line = problem_at(problems_of(minimal(llm={"type": "toy-llm", "hidden_size": 100, "num_heads": 3})), "llm")
+    line = problem_at(
+        problems_of(minimal(llm={"type": "toy-llm", "shape": {"hidden_size": 100, "num_heads": 3}})), "llm"
+    )
     assert "not divisible" in line and "100" in line
 
 
 def test_toy_encoder_width_must_divide_into_heads():
     # torch's multi-head attention asserts dim % heads == 0 when the model is built; the spec
     # should say so at validation time, like toy-llm does, instead of a traceback from `slam inspect`
-    line = problem_at(problems_of(minimal(encoder={"type": "toy-encoder", "dim": 64, "heads": 5})), "encoder")
+    line = problem_at(
+        problems_of(minimal(encoder={"type": "toy-encoder", "shape": {"hidden_size": 64, "num_heads": 5}})), "encoder"
+    )
     assert "64" in line and "5" in line
 
 
@@ -519,13 +523,15 @@ def toy_llms(draw) -> dict:
     kv_heads = draw(st.none() | st.sampled_from([d for d in range(1, heads + 1) if heads % d == 0]))
     return {
         "type": "toy-llm",
-        "hidden_size": heads * draw(st.integers(1, 64)),
-        "num_layers": draw(st.integers(1, 48)),
-        "num_heads": heads,
-        "num_kv_heads": kv_heads,
-        "intermediate_size": draw(positive),
-        "vocab_size": draw(st.integers(259, 200_000)),
-        "max_position_embeddings": draw(positive),
+        "shape": {
+            "hidden_size": heads * draw(st.integers(1, 64)),
+            "num_layers": draw(st.integers(1, 48)),
+            "num_heads": heads,
+            "num_kv_heads": kv_heads,
+            "intermediate_size": draw(positive),
+            "vocab_size": draw(st.integers(259, 200_000)),
+            "max_position_embeddings": draw(positive),
+        },
         "dtype": draw(st.sampled_from(["fp32", "bf16", "fp16"])),
         "seed": draw(st.integers(-(2**63), 2**63 - 1)),
     }

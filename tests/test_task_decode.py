@@ -23,9 +23,15 @@ LABELS = ["blues", "classical", "Hip Hop", "jazz", "metal"]
 def model_for(task: tuple[tuple[str, object], ...]) -> SlamModel:
     torch.manual_seed(0)
     spec = {
-        "encoder": {"type": "toy-encoder", "n_mels": N_MELS, "dim": 16, "layers": 1, "heads": 2},
+        "encoder": {
+            "type": "toy-encoder",
+            "shape": {"num_mel_bins": N_MELS, "hidden_size": 16, "num_layers": 1, "num_heads": 2},
+        },
         "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 32},
-        "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+        "llm": {
+            "type": "toy-llm",
+            "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+        },
         "task": dict(task),
     }
     return build_model(validate_spec(spec)).eval()

@@ -28,15 +28,14 @@ from slam_core.runtime.data.batch import Batch
 
 #: The smallest useful pipeline (toy encoder, linear projector, toy LLM, LoRA): seconds to train on a CPU.
 TOY_SPEC: dict[str, Any] = {
-    "encoder": {"type": "toy-encoder", "n_mels": 8, "dim": 16, "layers": 1, "heads": 2},
+    "encoder": {
+        "type": "toy-encoder",
+        "shape": {"num_mel_bins": 8, "hidden_size": 16, "num_layers": 1, "num_heads": 2},
+    },
     "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 32},
     "llm": {
         "type": "toy-llm",
-        "hidden_size": 32,
-        "num_layers": 2,
-        "num_heads": 4,
-        "intermediate_size": 64,
-        "vocab_size": 320,
+        "shape": {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 64, "vocab_size": 320},
     },
     "peft": {"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
     "task": {"type": "asr"},

@@ -42,7 +42,10 @@ def tiny_vsr_spec(data: dict, run_dir: Path) -> dict:
         "name": "tiny-vsr",
         "encoder": {"type": "av-hubert", "overrides": TINY, "modality": "video"},
         "projector": {"type": "linear-projector", "k": 5, "hidden_dim": 32},
-        "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+        "llm": {
+            "type": "toy-llm",
+            "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+        },
         "peft": {"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
         "task": {"type": "vsr"},
         "data": {"batch_size": 2, "num_workers": 0, **data},

@@ -266,7 +266,10 @@ def test_composes_with_a_projector_and_llm():
         {
             "encoder": {"type": "beats", **TINY},
             "projector": {"type": "linear-projector", "k": 8, "hidden_dim": 16},
-            "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+            "llm": {
+                "type": "toy-llm",
+                "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+            },
             "task": {"type": "asr"},
         }
     )

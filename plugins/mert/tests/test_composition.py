@@ -17,7 +17,10 @@ def model_and_batch(freeze_encoder: bool):
         {
             "encoder": {"type": "mert", "overrides": TINY, "layer": "weighted"},
             "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 16},
-            "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+            "llm": {
+                "type": "toy-llm",
+                "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+            },
             "task": {"type": "asr"},
             "train": {"freeze_encoder": freeze_encoder},
         }

@@ -174,7 +174,7 @@ def test_the_composed_model_decodes_a_batch_like_each_sample_alone(tiny_dir):
 
     spec = validate_spec(
         {
-            "encoder": {"type": "toy-encoder", "dim": 16, "layers": 1, "heads": 2},
+            "encoder": {"type": "toy-encoder", "shape": {"hidden_size": 16, "num_layers": 1, "num_heads": 2}},
             "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 16},
             "llm": {"type": "vicuna", "path": str(tiny_dir), "dtype": "fp32"},
             "peft": {"type": "lora", "r": 2, "alpha": 4, "dropout": 0.0},

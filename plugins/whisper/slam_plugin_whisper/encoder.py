@@ -7,11 +7,11 @@ from torch import nn
 
 from slam_core.components import Encoder
 from slam_core.errors import CheckpointError
-from slam_core.hf_llm import DTYPES
+from slam_core.configs import torch_dtype
 from slam_plugin_whisper.checkpoint import EncoderCheckpoint, read_checkpoint
 from slam_plugin_whisper.features import HOP_LENGTH, SAMPLE_RATE, WhisperLogMel
 from slam_plugin_whisper.plugin import WhisperEncoderConfig
-from slam_plugin_whisper.presets import WhisperShape
+from slam_plugin_whisper.presets import WhisperDims
 from slam_plugin_whisper.windows import conv_output_lengths, merge_windows, split_windows, time_mask
 
 
@@ -32,10 +32,10 @@ class WhisperEncoder(Encoder):
         super().__init__()
         self.config = config
         if config.path is None:
-            self.model = build_hf_encoder(hf_config(config.shape()), config.attn_implementation)
+            self.model = build_hf_encoder(hf_config(config.architecture()), config.attn_implementation)
         else:
             self.model = load_hf_encoder(read_checkpoint(config.path), config.attn_implementation)
-        self.model.to(DTYPES[config.dtype])
+        self.model.to(torch_dtype(config.dtype))
         self.sample_rate = SAMPLE_RATE
         self.output_dim = int(self.model.config.d_model)
         self.frame_rate = SAMPLE_RATE / HOP_LENGTH / 2
@@ -103,11 +103,11 @@ def key_padding_bias(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return bias.masked_fill(~valid, torch.finfo(dtype).min)[:, None, None, :]
 
 
-def hf_config(shape: WhisperShape):
-    """A transformers ``WhisperConfig`` with the encoder ``shape`` (decoder fields left at their defaults)."""
+def hf_config(dims: WhisperDims):
+    """A transformers ``WhisperConfig`` with the encoder ``dims`` (decoder fields left at their defaults)."""
     from transformers import WhisperConfig
 
-    return WhisperConfig(**shape._asdict())
+    return WhisperConfig(**dims._asdict())
 
 
 def build_hf_encoder(config, attn_implementation: str) -> nn.Module:

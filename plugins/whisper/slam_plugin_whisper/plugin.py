@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from slam_core.configs import DType, Shape, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
-from slam_plugin_whisper.presets import PRESETS, SizeName, WhisperShape
+from slam_plugin_whisper.presets import PRESETS, SizeName, WhisperDims
 
-#: Fields that describe a random-init shape; they go once a checkpoint (``path``) is set.
-SHAPE_FIELDS = (
-    "size",
-    "d_model",
-    "encoder_layers",
-    "encoder_attention_heads",
-    "encoder_ffn_dim",
-    "num_mel_bins",
-    "max_source_positions",
-)
+
+class WhisperShape(Shape):
+    """Overrides of the ``size`` preset for a random-init encoder (null: the preset's value)."""
+
+    component = "whisper"
+    upstream_names = {
+        "hidden_size": "d_model",
+        "num_layers": "encoder_layers",
+        "num_heads": "encoder_attention_heads",
+        "intermediate_size": "encoder_ffn_dim",
+        "max_position_embeddings": "max_source_positions",
+    }
+    hidden_size: int | None = Field(None, gt=0, description="transformer width = the encoder's output_dim")
+    num_layers: int | None = Field(None, gt=0)
+    num_heads: int | None = Field(None, gt=0)
+    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")
+    num_mel_bins: Literal[80, 128] | None = None
+    max_position_embeddings: int | None = Field(
+        None, gt=0, description="output frames per window; the window is 2x this many mel frames (1500 = 30 s)"
+    )
 
 
 class WhisperEncoderConfig(BaseModel):
-    """The Whisper audio encoder: pretrained (``path``) or random init from a size preset plus overrides."""
+    """The Whisper audio encoder: pretrained (``path``) or random init from a ``size`` preset and ``shape``."""
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["whisper"] = "whisper"
@@ -31,15 +42,8 @@ class WhisperEncoderConfig(BaseModel):
         None,
         description="Hugging Face Whisper directory or OpenAI-format .pt file; null = random init from the shape",
     )
-    size: SizeName | None = Field(None, description="shape preset for random init (default tiny)")
-    d_model: int | None = Field(None, gt=0, description="override of the preset's width")
-    encoder_layers: int | None = Field(None, gt=0)
-    encoder_attention_heads: int | None = Field(None, gt=0)
-    encoder_ffn_dim: int | None = Field(None, gt=0)
-    num_mel_bins: Literal[80, 128] | None = None
-    max_source_positions: int | None = Field(
-        None, gt=0, description="output frames per window; the window is 2x this many mel frames (1500 = 30 s)"
-    )
+    size: SizeName | None = Field(None, description="shape preset for random init (null: tiny)")
+    shape: WhisperShape | None = Field(None, description="random init: fields replacing the preset's")
     mode: Literal["variable", "pad_to_30s"] = Field(
         "variable", description="variable: no padding, positions sliced; pad_to_30s: every window padded (original)"
     )
@@ -47,34 +51,31 @@ class WhisperEncoderConfig(BaseModel):
         "error", description="audio over one window (30 s): refuse, or encode ≤30 s pieces and concatenate"
     )
     resample: bool = Field(True, description="resample audio at another rate to 16 kHz (false: refuse it)")
-    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
+    dtype: DType = Field("auto", description="weights dtype; auto = bf16 with CUDA, else fp32")
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return renamed_keys(data, WhisperShape.flat_keys(), "whisper")
 
     @model_validator(mode="after")
     def _shape_is_consistent(self) -> WhisperEncoderConfig:
-        if self.path is not None:
-            given = [name for name in SHAPE_FIELDS if getattr(self, name) is not None]
-            if given:
+        refuse_shape_with_path("whisper", self.path, size=self.size, shape=self.shape)
+        if self.path is None:
+            dims = self.architecture()
+            if dims.d_model % dims.encoder_attention_heads:
                 raise ValueError(
-                    f"whisper: {', '.join(given)} only apply to random init (path: null); "
-                    f"the checkpoint {self.path} defines the shape"
+                    f"whisper: hidden_size {dims.d_model} is not divisible by num_heads {dims.encoder_attention_heads}"
                 )
-            return self
-        shape = self.shape()
-        if shape.d_model % shape.encoder_attention_heads:
-            raise ValueError(
-                f"whisper: d_model {shape.d_model} is not divisible by "
-                f"encoder_attention_heads {shape.encoder_attention_heads}"
-            )
         return self
 
-    def shape(self) -> WhisperShape:
-        """The random-init shape: the ``size`` preset (tiny by default) with the given overrides."""
+    def architecture(self) -> WhisperDims:
+        """The random-init dimensions: the ``size`` preset (tiny by default) with ``shape`` applied."""
         if self.path is not None:
             raise ValueError(f"whisper: the shape of {self.path} comes from the checkpoint, not the config")
         preset = PRESETS[self.size or "tiny"]
-        overrides = {name: getattr(self, name) for name in WhisperShape._fields if getattr(self, name) is not None}
-        return preset._replace(**overrides)
+        return preset._replace(**self.shape.upstream()) if self.shape else preset
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""Encoder shapes of the released Whisper sizes (plain data: imports no torch)."""
+"""Encoder dimensions of the released Whisper sizes (plain data: imports no torch)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Literal, NamedTuple
 SizeName = Literal["tiny", "base", "small", "medium", "large-v2", "large-v3"]
 
 
-class WhisperShape(NamedTuple):
-    """The encoder's shape; ``2 * max_source_positions`` mel frames make one window (30 s)."""
+class WhisperDims(NamedTuple):
+    """The encoder's dimensions under transformers' ``WhisperConfig`` names; ``2 * max_source_positions``
+    mel frames make one window (30 s)."""
 
     d_model: int
     encoder_layers: int
@@ -19,11 +20,11 @@ class WhisperShape(NamedTuple):
 
 
 #: Encoder dims of OpenAI's checkpoints (``ModelDimensions`` n_audio_*; the FFN is 4 × d_model).
-PRESETS: dict[str, WhisperShape] = {
-    "tiny": WhisperShape(384, 4, 6, 1536, 80),
-    "base": WhisperShape(512, 6, 8, 2048, 80),
-    "small": WhisperShape(768, 12, 12, 3072, 80),
-    "medium": WhisperShape(1024, 24, 16, 4096, 80),
-    "large-v2": WhisperShape(1280, 32, 20, 5120, 80),
-    "large-v3": WhisperShape(1280, 32, 20, 5120, 128),
+PRESETS: dict[str, WhisperDims] = {
+    "tiny": WhisperDims(384, 4, 6, 1536, 80),
+    "base": WhisperDims(512, 6, 8, 2048, 80),
+    "small": WhisperDims(768, 12, 12, 3072, 80),
+    "medium": WhisperDims(1024, 24, 16, 4096, 80),
+    "large-v2": WhisperDims(1280, 32, 20, 5120, 80),
+    "large-v3": WhisperDims(1280, 32, 20, 5120, 128),
 }

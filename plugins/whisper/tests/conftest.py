@@ -12,21 +12,22 @@ from slam_plugin_whisper.plugin import WhisperEncoderConfig
 FIXTURES = Path(__file__).parent / "fixtures"
 #: A tiny random-init shape; its window is 2 × 50 = 100 mel frames (1 s) instead of 30 s.
 TINY_SHAPE = {
-    "d_model": 32,
-    "encoder_layers": 2,
-    "encoder_attention_heads": 4,
-    "encoder_ffn_dim": 64,
-    "max_source_positions": 50,
+    "hidden_size": 32,
+    "num_layers": 2,
+    "num_heads": 4,
+    "intermediate_size": 64,
+    "max_position_embeddings": 50,
 }
 
 
 @pytest.fixture
 def make_encoder():
-    """``make_encoder(**config) -> WhisperEncoder`` in eval mode, tiny shape unless ``path`` is given."""
+    """``make_encoder(shape=None, **config) -> WhisperEncoder`` in eval mode; the tiny shape (with ``shape``
+    applied) unless ``path`` is given."""
 
-    def make(seed: int = 0, **settings) -> WhisperEncoder:
+    def make(seed: int = 0, shape: dict | None = None, **settings) -> WhisperEncoder:
         torch.manual_seed(seed)
-        fields = settings if "path" in settings else {**TINY_SHAPE, **settings}
+        fields = settings if "path" in settings else {"shape": {**TINY_SHAPE, **(shape or {})}, **settings}
         return WhisperEncoder(WhisperEncoderConfig(**fields)).eval()
 
     return make

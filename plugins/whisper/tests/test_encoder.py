@@ -15,7 +15,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder as HFWhi
 def hf_reference(encoder: WhisperEncoder, mel: torch.Tensor) -> torch.Tensor:
     """transformers' own forward on ``mel [T, n_mels]``, its position table cut to ``T / 2`` rows
     (transformers accepts exactly 2 × max_source_positions frames)."""
-    config = hf_config(encoder.config.shape()._replace(max_source_positions=mel.shape[0] // 2))
+    config = hf_config(encoder.config.architecture()._replace(max_source_positions=mel.shape[0] // 2))
     reference = HFWhisperEncoder(config).eval()
     state = encoder.model.state_dict()
     state["embed_positions.weight"] = state["embed_positions.weight"][: mel.shape[0] // 2]
@@ -42,7 +42,7 @@ def test_single_sample_equals_transformers(seconds, make_encoder, audio):
 
 def test_pad_to_30s_equals_transformers_on_extractor_features(make_encoder, audio):
     """The original pipeline: WhisperFeatureExtractor (3000 frames) → WhisperEncoder → 1500 frames."""
-    encoder = make_encoder(mode="pad_to_30s", max_source_positions=1500, encoder_layers=1)
+    encoder = make_encoder(mode="pad_to_30s", shape={"max_position_embeddings": 1500, "num_layers": 1})
     waveform = audio(16000 * 2)
     mel = encoder.preprocess(waveform)
     extractor = WhisperFeatureExtractor(feature_size=80)
@@ -74,7 +74,7 @@ def test_eager_and_sdpa_agree_on_a_padded_batch(make_encoder, audio):
 
 
 def test_declares_50_hz_and_its_width(make_encoder):
-    encoder = make_encoder(num_mel_bins=128)
+    encoder = make_encoder(shape={"num_mel_bins": 128})
     assert (encoder.sample_rate, encoder.frame_rate, encoder.output_dim) == (16000, 50.0, 32)
     assert encoder.preprocessor().n_mels == 128
     assert "train" not in vars(WhisperEncoder), "SlamModel keeps a frozen encoder in eval mode through train()"
@@ -101,22 +101,22 @@ def test_pad_to_30s_refuses_unpadded_features(make_encoder):
 
 def test_wrong_feature_width_is_named(make_encoder):
     with pytest.raises(ValueError, match=r"log-mel features \[B, T, 128\], got \(1, 10, 80\)"):
-        make_encoder(num_mel_bins=128)(torch.zeros(1, 10, 80), torch.tensor([10]))
+        make_encoder(shape={"num_mel_bins": 128})(torch.zeros(1, 10, 80), torch.tensor([10]))
 
 
 def test_presets_are_the_released_shapes():
-    assert WhisperEncoderConfig().shape() == PRESETS["tiny"]
-    large = WhisperEncoderConfig(size="large-v3").shape()
+    assert WhisperEncoderConfig().architecture() == PRESETS["tiny"]
+    large = WhisperEncoderConfig(size="large-v3").architecture()
     assert (large.d_model, large.encoder_layers, large.num_mel_bins, large.max_source_positions) == (
         1280,
         32,
         128,
         1500,
     )
-    small = WhisperEncoderConfig(size="small", encoder_layers=2).shape()
+    small = WhisperEncoderConfig(size="small", shape={"num_layers": 2}).architecture()
     assert (small.d_model, small.encoder_layers) == (768, 2)
     with pytest.raises(ValueError, match=r"shape of w\.pt comes from the checkpoint"):
-        WhisperEncoderConfig(path="w.pt").shape()
+        WhisperEncoderConfig(path="w.pt").architecture()
 
 
 def test_tiny_preset_builds_in_one_call_with_whispers_parameter_count():
@@ -133,11 +133,21 @@ def test_tiny_preset_builds_in_one_call_with_whispers_parameter_count():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"path": "x.pt", "d_model": 64}, "d_model only apply to random init"),
-        ({"d_model": 30, "encoder_attention_heads": 4}, "d_model 30 is not divisible by encoder_attention_heads 4"),
-        ({"num_mel_bins": 64}, "num_mel_bins"),
+        (
+            {"path": "x.pt", "shape": {"hidden_size": 64}},
+            r"whisper: path x\.pt is a checkpoint, which defines its own shape; drop shape \(it describes a "
+            r"random-init model\) or set path: null",
+        ),
+        ({"path": "x.pt", "size": "base", "shape": {}}, r"whisper: path x\.pt .* drop size and shape \(they"),
+        ({"shape": {"hidden_size": 30, "num_heads": 4}}, "hidden_size 30 is not divisible by num_heads 4"),
+        ({"shape": {"num_mel_bins": 64}}, "num_mel_bins"),
+        ({"shape": {"d_model": 64}}, r"whisper: 'd_model' is now 'shape\.hidden_size'"),
+        ({"shape": {"window": 3}}, "Extra inputs"),
         ({"mode": "pad"}, "mode"),
         ({"window": 3}, "Extra inputs"),
+        ({"num_layers": 2}, r"whisper: 'num_layers' is now 'shape\.num_layers' \(see docs/spec\.md\)"),
+        ({"d_model": 64, "encoder_layers": 2}, r"'d_model' is now 'shape\.hidden_size'; 'encoder_layers' is now"),
+        ({"max_source_positions": 8}, r"'max_source_positions' is now 'shape\.max_position_embeddings'"),
     ],
 )
 def test_bad_config_is_refused(settings, message):

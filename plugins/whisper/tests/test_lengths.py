@@ -52,11 +52,7 @@ def test_split_then_merge_restores_each_sample(lengths, half_window, extra):
 
 
 _CHUNKING = WhisperEncoderConfig(
-    d_model=8,
-    encoder_layers=1,
-    encoder_attention_heads=2,
-    encoder_ffn_dim=16,
-    max_source_positions=4,
+    shape={"hidden_size": 8, "num_layers": 1, "num_heads": 2, "intermediate_size": 16, "max_position_embeddings": 4},
     long_audio="chunk",
 )
 
