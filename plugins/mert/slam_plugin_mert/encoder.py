@@ -5,28 +5,20 @@ from __future__ import annotations
 import torch
 
 from slam_core.components import Encoder
-from slam_core.hf_llm import DTYPES
+from slam_core.configs import layer_index, torch_dtype
 from slam_plugin_mert.checkpoint import MERTSource, build_model, read_source
 from slam_plugin_mert.frontend import extract_features
 from slam_plugin_mert.lengths import conv_output_lengths, receptive_field, total_stride
 from slam_plugin_mert.mixing import LayerSelect, WeightedLayerSum
 from slam_plugin_mert.plugin import MERTEncoderConfig
 from slam_plugin_mert.preprocess import MERTPreprocessor
-from slam_plugin_mert.presets import preset_fields
 from slam_plugin_mert.transformer import hidden_states, truncate
-
-
-def resolve_layer(layer: int, num_layers: int) -> int:
-    """``layer`` as an index into the ``num_layers + 1`` hidden states (negative counts from the end)."""
-    if not -(num_layers + 1) <= layer <= num_layers:
-        raise ValueError(f"mert: layer {layer} is out of range: this model has states 0..{num_layers}")
-    return layer % (num_layers + 1)
 
 
 class MERTEncoder(Encoder):
     """MERT-v1 (95M / 330M) on raw waveforms at the checkpoint's rate (24 kHz → 75 Hz frames).
 
-    ``layer: k`` keeps the transformer's first ``k`` layers only and returns state ``k``;
+    ``layer: k`` keeps the transformer's first ``k`` layers only and returns state ``k`` (null: all);
     ``layer: weighted`` returns a softmax-weighted sum of all states with learned weights
     (``mix.weights``). Those weights are the encoder's trainable head: they train even with
     ``train.freeze_encoder: true``, while the backbone stays frozen under no_grad.
@@ -40,8 +32,8 @@ class MERTEncoder(Encoder):
         if config.path is not None:
             source = read_source(config.path)
         else:
-            source = MERTSource(preset_fields(config.size, config.overrides), f"MERT preset {config.size}")
-        self.model = build_model(source, DTYPES[config.dtype])
+            source = MERTSource(config.preset(), f"MERT preset {config.size or '95m'}")
+        self.model = build_model(source, torch_dtype(config.dtype))
         hubert = self.model.config
         self.kernels, self.strides = tuple(hubert.conv_kernel), tuple(hubert.conv_stride)
         self.sample_rate = source.sample_rate
@@ -53,7 +45,7 @@ class MERTEncoder(Encoder):
         if config.layer == "weighted":
             self.mix = WeightedLayerSum(num_layers + 1)
         else:
-            truncate(self.model.encoder, resolve_layer(config.layer, num_layers))
+            truncate(self.model.encoder, layer_index(config.layer, num_layers))
             self.mix = LayerSelect()
 
     def preprocessor(self) -> MERTPreprocessor:

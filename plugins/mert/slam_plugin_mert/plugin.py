@@ -2,15 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from slam_core.configs import DType, MixedLayer, Shape, layer_index, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
-from slam_plugin_mert.presets import OVERRIDABLE, preset_fields
+from slam_plugin_mert.presets import preset_fields
 
-OverrideValue = int | float | bool | str | list[int]
+
+class MERTShape(Shape):
+    """Overrides of the ``size`` preset for a random-init encoder (null: the preset's value).
+
+    Shared meanings use the names every plugin's ``shape`` uses; the rest are ``config.json`` names.
+    """
+
+    component = "mert"
+    upstream_names = {
+        "num_layers": "num_hidden_layers",
+        "num_heads": "num_attention_heads",
+        "layer_norm_first": "do_stable_layer_norm",
+        "activation": "hidden_act",
+        "conv_pos_kernel": "num_conv_pos_embeddings",
+        "conv_pos_groups": "num_conv_pos_embedding_groups",
+    }
+    hidden_size: int | None = Field(None, gt=0, description="transformer width = the encoder's output_dim")
+    num_layers: int | None = Field(None, gt=0)
+    num_heads: int | None = Field(None, gt=0)
+    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")
+    layer_norm_first: bool | None = Field(None, description="pre-LN layers (330m), final LayerNorm after the last")
+    activation: str | None = Field(None, description="transformer activation (gelu)")
+    conv_pos_kernel: int | None = Field(None, gt=0, description="kernel of the convolutional position embedding")
+    conv_pos_groups: int | None = Field(None, gt=0)
+    conv_dim: list[int] | None = Field(None, description="channels of the 7 front-end convolutions")
+    conv_kernel: list[int] | None = None
+    conv_stride: list[int] | None = None
+    conv_bias: bool | None = None
+    feat_extract_norm: Literal["group", "layer"] | None = None
+    feat_extract_activation: str | None = None
+    sample_rate: int | None = Field(None, gt=0)
+    layer_norm_eps: float | None = Field(None, gt=0)
+    feat_proj_layer_norm: bool | None = None
+    conv_pos_batch_norm: bool | None = None
+    feature_extractor_cqt: bool | None = None
+    deepnorm: bool | None = None
+    attention_relax: float | None = None
+    hidden_dropout: float | None = Field(None, ge=0, lt=1)
+    attention_dropout: float | None = Field(None, ge=0, lt=1)
+    activation_dropout: float | None = Field(None, ge=0, lt=1)
+    feat_proj_dropout: float | None = Field(None, ge=0, lt=1)
 
 
 class MERTEncoderConfig(BaseModel):
@@ -21,17 +62,15 @@ class MERTEncoderConfig(BaseModel):
     path: str | None = Field(
         None,
         description="Hugging Face checkpoint folder as released on the hub (config.json, pytorch_model.bin or "
-        "model.safetensors, preprocessor_config.json); null = random init from `size`",
+        "model.safetensors, preprocessor_config.json); null = random init from `size` and `shape`",
     )
-    size: Literal["95m", "330m"] = Field("95m", description="preset used when `path` is null")
-    overrides: dict[str, OverrideValue] = Field(
-        default_factory=dict,
-        description="config.json fields replacing the preset's (random init only, e.g. tiny test shapes)",
-    )
-    layer: int | Literal["weighted"] = Field(
-        -1,
-        description="hidden state returned: 0 = input of the first transformer layer, L = last layer "
-        "(negative counts from the end), or 'weighted' = learned softmax-weighted sum of all L + 1",
+    size: Literal["95m", "330m"] | None = Field(None, description="preset for random init (null: 95m)")
+    shape: MERTShape | None = Field(None, description="random init: fields replacing the preset's")
+    layer: MixedLayer = Field(
+        None,
+        description="hidden state returned: 0 = input of the first transformer layer, k = output of layer k "
+        "(negative counts from the end), null = the final output, or 'weighted' = learned softmax-weighted "
+        "sum of all L + 1",
     )
     resample: bool = Field(True, description="resample other rates to the model's rate (else refuse them)")
     max_seconds: float | None = Field(None, gt=0, description="refuse longer clips; null = no limit")
@@ -40,20 +79,23 @@ class MERTEncoderConfig(BaseModel):
         description="zero-mean unit-variance per clip; null = the checkpoint's preprocessor_config.json "
         "do_normalize (false for MERT-v1-95M; false for random init)",
     )
-    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
+    dtype: DType = Field("auto", description="weights dtype; auto = bf16 with CUDA, else fp32")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return renamed_keys(data, {"overrides": "shape", **MERTShape.flat_keys()}, "mert")
 
     @model_validator(mode="after")
     def _check(self) -> MERTEncoderConfig:
-        if self.overrides and self.path is not None:
-            raise ValueError("overrides apply to a random-init encoder only; drop them or set path: null")
-        unknown = sorted(set(self.overrides) - OVERRIDABLE)
-        if unknown:
-            raise ValueError(f"unknown MERT config field(s) in overrides: {unknown}; known: {sorted(OVERRIDABLE)}")
+        refuse_shape_with_path("mert", self.path, size=self.size, shape=self.shape)
         if self.path is None and isinstance(self.layer, int):
-            layers = int(preset_fields(self.size, self.overrides)["num_hidden_layers"])
-            if not -(layers + 1) <= self.layer <= layers:
-                raise ValueError(f"layer {self.layer} is out of range for {layers} transformer layers")
+            layer_index(self.layer, int(self.preset()["num_hidden_layers"]))
         return self
+
+    def preset(self) -> dict[str, Any]:
+        """The random-init ``config.json`` fields: the ``size`` preset (95m by default) with ``shape`` applied."""
+        return preset_fields(self.size or "95m", self.shape.upstream() if self.shape else None)
 
 
 @hookimpl

@@ -3,7 +3,7 @@
 Values follow the released ``m-a-p/MERT-v1-95M/config.json`` and, for 330M, the MERT repository's
 ``scripts/hf_config/mert_large.json`` and ``MERT_RVQ-VAE_CQT_330M.yaml`` (pre-LN transformer, group-norm
 conv front end, ``attention_relax`` 32). Only fields that shape the forward pass are listed; a random-init
-encoder is built from one of these plus ``overrides``, through the same code path as a checkpoint.
+encoder is built from one of these plus its ``shape``, through the same code path as a checkpoint.
 """
 
 from __future__ import annotations
@@ -61,9 +61,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "feat_proj_dropout": 0.0,
     },
 }
-
-#: Fields ``overrides`` may change (every preset field but the model type).
-OVERRIDABLE = frozenset(PRESETS["95m"]) - {"model_type"}
 
 
 def preset_fields(size: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -120,17 +120,34 @@ def test_hubert_checkpoints_are_accepted_at_their_own_rate(checkpoint_copy):
 def test_layer_out_of_range_is_named(checkpoint_copy):
     directory = checkpoint_copy()
     assert len(build(directory, layer=-4).model.encoder.layers) == 0
-    with pytest.raises(ValueError, match=r"layer 4 is out of range: this model has states 0\.\.3"):
+    with pytest.raises(
+        ValueError, match=r"layer 4 is out of range: the model has 3 layers, i\.e\. hidden states 0\.\.3"
+    ):
         build(directory, layer=4)
 
 
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"path": "x", "overrides": {"hidden_size": 8}}, "overrides apply to a random-init encoder only"),
-        ({"overrides": {"hidden_sise": 8}}, r"unknown MERT config field\(s\) in overrides: \['hidden_sise'\]"),
-        ({"layer": 13}, "layer 13 is out of range for 12 transformer layers"),
-        ({"size": "330m", "layer": -26}, "layer -26 is out of range for 24 transformer layers"),
+        (
+            {"path": "x", "shape": {"hidden_size": 8}},
+            r"mert: path x is a checkpoint, which defines its own shape; drop shape \(it describes a random-init "
+            r"model\) or set path: null",
+        ),
+        ({"path": "x", "size": "95m"}, r"mert: path x is a checkpoint, .*; drop size \(it describes"),
+        ({"shape": {"hidden_sise": 8}}, r"shape\.hidden_sise\n  Extra inputs are not permitted"),
+        (
+            {"shape": {"num_hidden_layers": 8}},
+            r"mert: 'num_hidden_layers' is now 'shape\.num_layers' \(see docs/spec\.md\)",
+        ),
+        ({"overrides": {"hidden_size": 8}}, r"mert: 'overrides' is now 'shape' \(see docs/spec\.md\)"),
+        ({"num_layers": 2}, r"mert: 'num_layers' is now 'shape\.num_layers' \(see docs/spec\.md\)"),
+        ({"layer": 13}, r"layer 13 is out of range: the model has 12 layers, i\.e\. hidden states 0\.\.12"),
+        (
+            {"size": "330m", "layer": -26},
+            r"layer -26 is out of range: the model has 24 layers, .*-25\.\.-1 from the end",
+        ),
+        ({"shape": {"num_layers": 2}, "layer": 3}, "layer 3 is out of range: the model has 2 layers"),
         ({"layer": "mean"}, "weighted"),
         ({"max_seconds": 0}, "greater than 0"),
     ],
@@ -138,6 +155,22 @@ def test_layer_out_of_range_is_named(checkpoint_copy):
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(ValidationError, match=message):
         MERTEncoderConfig.model_validate(settings)
+
+
+def test_shape_covers_every_preset_field_under_its_config_json_name():
+    from slam_plugin_mert.plugin import MERTShape
+    from slam_plugin_mert.presets import PRESETS
+
+    upstream = {MERTShape.upstream_names.get(name, name) for name in MERTShape.model_fields}
+    assert upstream == set(PRESETS["95m"]) - {"model_type"}
+    config = MERTEncoderConfig(size="330m", shape={"num_layers": 2, "layer_norm_first": False, "conv_pos_kernel": 8})
+    preset = config.preset()
+    assert (preset["num_hidden_layers"], preset["do_stable_layer_norm"], preset["num_conv_pos_embeddings"]) == (
+        2,
+        False,
+        8,
+    )
+    assert preset["hidden_size"] == 1024
 
 
 def test_config_module_imports_no_torch():

@@ -15,7 +15,7 @@ pytest.importorskip("slam_plugin_linear_projector")
 def model_and_batch(freeze_encoder: bool):
     spec = validate_spec(
         {
-            "encoder": {"type": "mert", "overrides": TINY, "layer": "weighted"},
+            "encoder": {"type": "mert", "shape": TINY, "layer": "weighted"},
             "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 16},
             "llm": {
                 "type": "toy-llm",

@@ -18,13 +18,13 @@ class _MERTConformance(EncoderConformance):
 
 
 class TestMERT95mLastLayer(_MERTConformance):
-    config = {"size": "95m", "overrides": TINY, "layer": -1}
+    config = {"size": "95m", "shape": TINY, "layer": None}
 
 
 class TestMERT330mWeighted(_MERTConformance):
     """Pre-LN transformer, learned layer mix, per-clip normalisation."""
 
-    config = {"size": "330m", "overrides": TINY, "layer": "weighted", "normalize": True}
+    config = {"size": "330m", "shape": TINY, "layer": "weighted", "normalize": True}
 
 
 class TestMERTCheckpointMiddleLayer(_MERTConformance):
