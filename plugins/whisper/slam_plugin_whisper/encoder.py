@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from slam_core.components import Encoder
-from slam_core.errors import CheckpointError
 from slam_core.configs import torch_dtype
+from slam_core.errors import CheckpointError
 from slam_plugin_whisper.checkpoint import EncoderCheckpoint, read_checkpoint
 from slam_plugin_whisper.features import HOP_LENGTH, SAMPLE_RATE, WhisperLogMel
 from slam_plugin_whisper.plugin import WhisperEncoderConfig
