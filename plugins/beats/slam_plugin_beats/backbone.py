@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from slam_core.layers import DropLastFrame, WeightNormConv1d
 from slam_plugin_beats.attention import RelativePositionBias, RelPosSelfAttention
-from slam_plugin_beats.plugin import BeatsShape
+from slam_plugin_beats.plugin import BeatsArchitecture
 
 
 class _ScaleGradient(torch.autograd.Function):
@@ -49,7 +49,7 @@ ACTIVATIONS = {
 class EncoderLayer(nn.Module):
     """Self-attention + feed-forward; post-LN with residuals scaled by ``deep_norm_alpha``, or pre-LN."""
 
-    def __init__(self, shape: BeatsShape, position_bias: RelativePositionBias | None):
+    def __init__(self, shape: BeatsArchitecture, position_bias: RelativePositionBias | None):
         super().__init__()
         dim = shape.encoder_embed_dim
         self.self_attn = RelPosSelfAttention(dim, shape.encoder_attention_heads, position_bias, shape.gru_rel_pos)
@@ -75,7 +75,7 @@ class EncoderLayer(nn.Module):
 class TransformerEncoder(nn.Module):
     """Positional convolution, layer norm (post-LN models) and the layers; padding never reaches a valid frame."""
 
-    def __init__(self, shape: BeatsShape):
+    def __init__(self, shape: BeatsArchitecture):
         super().__init__()
         dim = shape.encoder_embed_dim
         trim = [DropLastFrame()] if shape.conv_pos % 2 == 0 else []

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from slam_core.errors import CheckpointError
-from slam_plugin_beats.plugin import SHAPE_FIELDS, BeatsShape
+from slam_plugin_beats.plugin import ARCHITECTURE_FIELDS, BeatsArchitecture
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class BeatsCheckpoint:
     """A released checkpoint, read: its architecture and the state dict the encoder loads."""
 
     path: Path
-    shape: BeatsShape
+    shape: BeatsArchitecture
     state_dict: dict[str, torch.Tensor]
     ignored: tuple[str, ...] = field(default=())
 
@@ -62,10 +62,10 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _shape_from_cfg(cfg: Mapping[str, Any], path: Path) -> BeatsShape:
-    values = {**UPSTREAM_CFG_DEFAULTS, **{k: v for k, v in cfg.items() if k in SHAPE_FIELDS}}
+def _shape_from_cfg(cfg: Mapping[str, Any], path: Path) -> BeatsArchitecture:
+    values = {**UPSTREAM_CFG_DEFAULTS, **{k: v for k, v in cfg.items() if k in ARCHITECTURE_FIELDS}}
     try:
-        return BeatsShape.model_validate(values)
+        return BeatsArchitecture.model_validate(values)
     except ValidationError as exc:
         raise CheckpointError(
             f"{path}: its 'cfg' does not describe a BEATs encoder this plugin can build: {exc}"

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from slam_core.components import Encoder
-from slam_core.errors import CheckpointError
+from slam_core.configs import torch_dtype
 from slam_plugin_beats.backbone import TransformerEncoder
-from slam_plugin_beats.checkpoint import BeatsCheckpoint, load_checkpoint_into, read_checkpoint
+from slam_plugin_beats.checkpoint import load_checkpoint_into, read_checkpoint
 from slam_plugin_beats.features import (
     HOP_SAMPLES,
     NUM_MEL_BINS,
@@ -21,24 +21,7 @@ from slam_plugin_beats.features import (
     output_lengths,
     tokens_per_step,
 )
-from slam_plugin_beats.plugin import SHAPE_FIELDS, BeatsConfig, BeatsShape
-
-
-def _shape_for(config: BeatsConfig, checkpoint: BeatsCheckpoint | None) -> BeatsShape:
-    """The checkpoint's architecture, checked against shape fields set explicitly in ``config``."""
-    if checkpoint is None:
-        return BeatsShape.model_validate({name: getattr(config, name) for name in SHAPE_FIELDS})
-    conflicts = [
-        f"{name}: config {getattr(config, name)!r}, checkpoint {getattr(checkpoint.shape, name)!r}"
-        for name in sorted(config.model_fields_set & SHAPE_FIELDS)
-        if getattr(config, name) != getattr(checkpoint.shape, name)
-    ]
-    if conflicts:
-        raise CheckpointError(
-            f"{checkpoint.path}: the encoder config disagrees with the checkpoint's cfg ({'; '.join(conflicts)}); "
-            "leave the shape fields out when loading a checkpoint"
-        )
-    return checkpoint.shape
+from slam_plugin_beats.plugin import BeatsConfig
 
 
 class BeatsEncoder(Encoder):
@@ -53,7 +36,7 @@ class BeatsEncoder(Encoder):
     def __init__(self, config: BeatsConfig):
         super().__init__()
         checkpoint = read_checkpoint(config.path) if config.path else None
-        shape = _shape_for(config, checkpoint)
+        shape = checkpoint.shape if checkpoint is not None else config.architecture()
         self.config, self.shape = config, shape
         self.patch_size = shape.input_patch_size
         self.sample_rate = SAMPLE_RATE
@@ -69,6 +52,7 @@ class BeatsEncoder(Encoder):
         self.encoder = TransformerEncoder(shape)
         if checkpoint is not None:
             load_checkpoint_into(self, checkpoint)
+        self.to(torch_dtype(config.dtype))
 
     def preprocessor(self) -> BeatsFbank:
         return BeatsFbank(

@@ -20,32 +20,36 @@ from slam_core.audio import AudioError, RawAudio
 from slam_core.testing import EncoderConformance
 
 TINY = {
-    "embed_dim": 16,
-    "encoder_layers": 2,
-    "encoder_embed_dim": 32,
-    "encoder_ffn_embed_dim": 48,
-    "encoder_attention_heads": 4,
-    "conv_pos": 7,
-    "conv_pos_groups": 4,
-    "num_buckets": 16,
-    "max_distance": 32,
+    "shape": {
+        "patch_embed_dim": 16,
+        "num_layers": 2,
+        "hidden_size": 32,
+        "intermediate_size": 48,
+        "num_heads": 4,
+        "conv_pos_kernel": 7,
+        "conv_pos_groups": 4,
+        "num_buckets": 16,
+        "max_distance": 32,
+    }
 }
 
 #: Pre-LN, no relative position bias, no projection, 8×8 patches (16 frequency bands).
 TINY_PRENORM = {
-    "input_patch_size": 8,
-    "embed_dim": 16,
-    "encoder_layers": 1,
-    "encoder_embed_dim": 16,
-    "encoder_ffn_embed_dim": 24,
-    "encoder_attention_heads": 2,
-    "activation_fn": "gelu_accurate",
-    "layer_norm_first": True,
-    "deep_norm": False,
-    "conv_pos": 4,
-    "conv_pos_groups": 2,
-    "relative_position_embedding": False,
-    "gru_rel_pos": False,
+    "shape": {
+        "patch_size": 8,
+        "patch_embed_dim": 16,
+        "num_layers": 1,
+        "hidden_size": 16,
+        "intermediate_size": 24,
+        "num_heads": 2,
+        "activation": "gelu_accurate",
+        "layer_norm_first": True,
+        "deep_norm": False,
+        "conv_pos_kernel": 4,
+        "conv_pos_groups": 2,
+        "relative_position_embedding": False,
+        "gru_rel_pos": False,
+    }
 }
 
 
@@ -239,21 +243,47 @@ def test_defaults_are_the_released_iter3_shape():
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        {"encoder_attention_heads": 5},
-        {"conv_pos_groups": 7},
-        {"layer_norm_first": True},  # with the default deep_norm: true
-        {"activation_fn": "glu"},
-        {"input_patch_size": 0},
-        {"num_buckets": 320, "max_distance": 80},
-        {"max_seconds": 0},
-        {"no_such_field": 1},
+        (
+            {"shape": {"num_heads": 5}},
+            r"beats: shape: hidden_size \(encoder_embed_dim\) 768 is not divisible by num_heads "
+            r"\(encoder_attention_heads\) 5",
+        ),
+        ({"shape": {"conv_pos_groups": 7}}, r"768 is not divisible by conv_pos_groups 7"),
+        ({"shape": {"layer_norm_first": True}}, "deep_norm and layer_norm_first cannot both be true"),
+        ({"shape": {"activation": "glu"}}, r"shape\.activation"),
+        ({"shape": {"patch_size": 0}}, r"shape\.patch_size\n  Input should be greater than 0"),
+        ({"shape": {"num_buckets": 320, "max_distance": 80}}, "max_distance 80 must exceed num_buckets // 4 = 80"),
+        ({"max_seconds": 0}, "greater than 0"),
+        ({"no_such_field": 1}, "Extra inputs"),
+        ({"size": "large"}, "Input should be 'base'"),
+        (
+            {"path": "b.pt", "shape": {"num_layers": 2}},
+            r"beats: path b\.pt is a checkpoint, which defines its own shape; drop shape \(it describes a "
+            r"random-init model\) or set path: null",
+        ),
+        ({"encoder_layers": 2}, r"beats: 'encoder_layers' is now 'shape\.num_layers' \(see docs/spec\.md\)"),
+        (
+            {"embed_dim": 16, "conv_pos": 4},
+            r"beats: 'embed_dim' is now 'shape\.patch_embed_dim'; 'conv_pos' is now 'shape\.conv_pos_kernel'",
+        ),
+        ({"shape": {"encoder_embed_dim": 32}}, r"beats: 'encoder_embed_dim' is now 'shape\.hidden_size'"),
+        ({"hidden_size": 32}, r"beats: 'hidden_size' is now 'shape\.hidden_size'"),
     ],
 )
-def test_bad_config_is_refused(bad):
-    with pytest.raises(ValidationError):
+def test_bad_config_is_refused(bad, message):
+    with pytest.raises(ValidationError, match=message):
         BeatsConfig.model_validate({"type": "beats", **bad})
+
+
+def test_shape_names_every_architecture_field_once():
+    from slam_plugin_beats.plugin import ARCHITECTURE_FIELDS, BeatsShape
+
+    upstream = [BeatsShape.upstream_names.get(name, name) for name in BeatsShape.model_fields]
+    assert sorted(upstream) == sorted(ARCHITECTURE_FIELDS)
+    architecture = BeatsConfig(size="base", shape={"num_layers": 3, "patch_size": 8}).architecture()
+    assert (architecture.encoder_layers, architecture.input_patch_size, architecture.encoder_embed_dim) == (3, 8, 768)
 
 
 def test_composes_with_a_projector_and_llm():
