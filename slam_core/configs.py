@@ -121,6 +121,12 @@ class Shape(BaseModel):
         upstream = {old: f"shape.{new}" for new, old in cls.upstream_names.items()}
         return {**upstream, **{name: f"shape.{name}" for name in cls.model_fields}}
 
+    @classmethod
+    def from_upstream(cls, values: Mapping[str, Any]) -> Shape:
+        """The shape of ``values`` given under the model's own config names (the inverse of :meth:`upstream`)."""
+        own = {upstream: name for name, upstream in cls.upstream_names.items()}
+        return cls.model_validate({own.get(key, key): value for key, value in values.items()})
+
     def given(self) -> dict[str, Any]:
         """The fields set (not null), under their own names."""
         return self.model_dump(exclude_none=True)

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from slam_core.errors import CheckpointError
-from slam_plugin_av_hubert.plugin import SHAPE_FIELDS, AVHubertShape
+from slam_plugin_av_hubert.plugin import ARCHITECTURE_FIELDS, AVHubertArchitecture
 from slam_plugin_av_hubert.presets import UPSTREAM_DEFAULTS
 from slam_plugin_av_hubert.safe_pickle import UnreadableCheckpoint, plain, read_pickled
 
@@ -145,7 +145,7 @@ def read_checkpoint(path: str | Path) -> AVHubertCheckpoint:
     return AVHubertCheckpoint(path, layout, encoder, cfg, _resnet_widths(encoder), ignored, stand_ins)
 
 
-def shape_from_config(checkpoint: AVHubertCheckpoint) -> AVHubertShape:
+def shape_from_config(checkpoint: AVHubertCheckpoint) -> AVHubertArchitecture:
     """The architecture in the checkpoint's model config (``AVHubertConfig`` defaults for absent fields)."""
     cfg = checkpoint.model_cfg or {}
     if cfg.get("sub_encoder_layers"):
@@ -153,11 +153,11 @@ def shape_from_config(checkpoint: AVHubertCheckpoint) -> AVHubertShape:
             f"{checkpoint.path}: sub_encoder_layers = {cfg['sub_encoder_layers']} (per-modality transformers) "
             "is not supported; no released AV-HuBERT model uses it"
         )
-    values = {**UPSTREAM_DEFAULTS, **{name: cfg[name] for name in SHAPE_FIELDS if name in cfg}}
+    values = {**UPSTREAM_DEFAULTS, **{name: cfg[name] for name in ARCHITECTURE_FIELDS if name in cfg}}
     if checkpoint.resnet_widths is not None:
         values["resnet_widths"] = checkpoint.resnet_widths
     try:
-        return AVHubertShape.model_validate(values)
+        return AVHubertArchitecture.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()

@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from slam_core.components import Encoder
+from slam_core.configs import layer_index, torch_dtype
 from slam_plugin_av_hubert.checkpoint import AVHubertCheckpoint, load_into, read_checkpoint, shape_from_config
-from slam_plugin_av_hubert.plugin import AVHubertConfig, AVHubertShape, preset_shape
+from slam_plugin_av_hubert.plugin import AVHubertArchitecture, AVHubertConfig
 from slam_plugin_av_hubert.preprocess import AudioVisualFeatures, Filterbanks, LipCrops
 from slam_plugin_av_hubert.presets import AUDIO_RATE, FRAME_RATE, VIDEO_FPS
 from slam_plugin_av_hubert.resnet import VisualFrontend
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 class VideoFeatureExtractor(nn.Module):
     """``feature_extractor_video``: the ResNet front end (``resnet``) and a Linear to the model width (``proj``)."""
 
-    def __init__(self, shape: AVHubertShape):
+    def __init__(self, shape: AVHubertArchitecture):
         super().__init__()
         self.resnet = VisualFrontend(shape.resnet_widths, shape.resnet_relu_type)
         self.proj = nn.Linear(self.resnet.output_dim, shape.encoder_embed_dim)
@@ -39,7 +40,7 @@ class VideoFeatureExtractor(nn.Module):
 class AudioFeatureExtractor(nn.Module):
     """``feature_extractor_audio``: a Linear from the stacked filterbanks to the model width (``proj``)."""
 
-    def __init__(self, shape: AVHubertShape):
+    def __init__(self, shape: AVHubertArchitecture):
         super().__init__()
         self.proj = nn.Linear(shape.audio_feat_dim, shape.encoder_embed_dim)
 
@@ -47,13 +48,13 @@ class AudioFeatureExtractor(nn.Module):
         return self.proj(features)
 
 
-def _resolve_shape(config: AVHubertConfig, checkpoint: AVHubertCheckpoint | None) -> AVHubertShape:
+def _resolve_shape(config: AVHubertConfig, checkpoint: AVHubertCheckpoint | None) -> AVHubertArchitecture:
     if checkpoint is None or checkpoint.model_cfg is None:
-        shape = preset_shape(config.size, config.overrides)
+        shape = config.architecture()
         if checkpoint is not None and checkpoint.resnet_widths is not None:
             shape = shape.model_copy(update={"resnet_widths": checkpoint.resnet_widths})
         if checkpoint is not None and checkpoint.path.suffix != ".safetensors":
-            log.warning("%s has no model config; assuming the %s preset", checkpoint.path, config.size)
+            log.warning("%s has no model config; assuming the %s preset", checkpoint.path, config.size or "large")
         return shape
     return shape_from_config(checkpoint)
 
@@ -70,9 +71,8 @@ class AVHubertEncoder(Encoder):
         super().__init__()
         checkpoint = read_checkpoint(config.path) if config.path else None
         shape = _resolve_shape(config, checkpoint)
-        if config.layer is not None and config.layer > shape.encoder_layers:
-            raise ValueError(f"av-hubert: layer {config.layer} is out of range: the model has {shape.encoder_layers}")
         self.config, self.shape = config, shape
+        self.depth = layer_index(config.layer, shape.encoder_layers)
         self.modality = config.modality
         self.sample_rate = AUDIO_RATE if config.modality == "audio" else VIDEO_FPS
         self.frame_rate = FRAME_RATE
@@ -86,8 +86,8 @@ class AVHubertEncoder(Encoder):
         self.post_extract_proj = nn.Linear(fused, shape.encoder_embed_dim) if fused != shape.encoder_embed_dim else None
         self.encoder = TransformerEncoder(
             shape,
-            config.layer or shape.encoder_layers,
-            final_norm=config.layer is None,
+            self.depth,
+            final_norm=self.depth == shape.encoder_layers,
             dropout=config.dropout,
             attention_dropout=config.attention_dropout,
             activation_dropout=config.activation_dropout,
@@ -95,6 +95,7 @@ class AVHubertEncoder(Encoder):
         self.load_report: dict[str, tuple[str, ...]] = {}
         if checkpoint is not None:
             self.load_report = load_into(self, checkpoint, self._unused_prefixes())
+        self.to(torch_dtype(config.dtype))
 
     def _unused_prefixes(self) -> dict[str, tuple[str, ...]]:
         """Checkpoint keys this configuration does not build, by reason."""
@@ -102,8 +103,8 @@ class AVHubertEncoder(Encoder):
         other = {"video": "feature_extractor_audio.", "audio": "feature_extractor_video."}.get(self.modality)
         if other:
             unused[f"not used with modality: {self.modality}"] = (other,)
-        if self.config.layer is not None:
-            layers = tuple(f"encoder.layers.{i}." for i in range(self.config.layer, self.shape.encoder_layers))
+        if self.depth < self.shape.encoder_layers:
+            layers = tuple(f"encoder.layers.{i}." for i in range(self.depth, self.shape.encoder_layers))
             final = ("encoder.layer_norm.",) if self.shape.layer_norm_first else ()
             unused[f"not used with layer: {self.config.layer}"] = layers + final
         return unused

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from slam_core.configs import DType, Layer, Shape, layer_index, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_av_hubert.presets import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, PRESETS
 
-OverrideValue = int | bool | str | list[int]
 
-
-class AVHubertShape(BaseModel):
+class AVHubertArchitecture(BaseModel):
     """The architecture, with the field names of fairseq's ``AVHubertConfig`` (a checkpoint's ``cfg.model``).
 
     ``resnet_widths`` (the ResNet-18 stage widths, 64/128/256/512 in every release) is not an upstream
@@ -35,38 +34,67 @@ class AVHubertShape(BaseModel):
     resnet_widths: tuple[int, int, int, int] = (64, 128, 256, 512)
 
     @model_validator(mode="after")
-    def _divisible(self) -> AVHubertShape:
-        for name in ("encoder_attention_heads", "conv_pos_groups"):
-            if self.encoder_embed_dim % getattr(self, name):
+    def _divisible(self) -> AVHubertArchitecture:
+        for name, field in (
+            ("num_heads (encoder_attention_heads)", "encoder_attention_heads"),
+            ("conv_pos_groups", "conv_pos_groups"),
+        ):
+            if self.encoder_embed_dim % getattr(self, field):
                 raise ValueError(
-                    f"encoder_embed_dim {self.encoder_embed_dim} is not divisible by {name} {getattr(self, name)}"
+                    f"hidden_size (encoder_embed_dim) {self.encoder_embed_dim} is not divisible by {name} "
+                    f"{getattr(self, field)}"
                 )
         if min(self.resnet_widths) <= 0:
             raise ValueError(f"resnet_widths must be positive, got {list(self.resnet_widths)}")
         return self
 
 
-SHAPE_FIELDS = frozenset(AVHubertShape.model_fields)
+ARCHITECTURE_FIELDS = frozenset(AVHubertArchitecture.model_fields)
 
 
-def preset_shape(size: str, overrides: dict | None = None) -> AVHubertShape:
-    """The ``size`` preset with ``overrides`` applied (raises ``ValueError`` naming bad fields)."""
-    unknown = sorted(set(overrides or {}) - SHAPE_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown AV-HuBERT shape field(s) in overrides: {unknown}; known: {sorted(SHAPE_FIELDS)}")
+class AVHubertShape(Shape):
+    """Overrides of the ``size`` preset (null: the preset's value): random init, or a ``.safetensors`` file."""
+
+    component = "av-hubert"
+    upstream_names = {
+        "num_layers": "encoder_layers",
+        "hidden_size": "encoder_embed_dim",
+        "intermediate_size": "encoder_ffn_embed_dim",
+        "num_heads": "encoder_attention_heads",
+        "conv_pos_kernel": "conv_pos",
+        "activation": "activation_fn",
+    }
+    num_layers: int | None = Field(None, gt=0)
+    hidden_size: int | None = Field(None, gt=0, description="transformer width = the encoder's output_dim")
+    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")
+    num_heads: int | None = Field(None, gt=0)
+    layer_norm_first: bool | None = Field(None, description="pre-LN layers, final LayerNorm after the last layer")
+    conv_pos_kernel: int | None = Field(None, gt=0, description="kernel of the convolutional position embedding")
+    conv_pos_groups: int | None = Field(None, gt=0)
+    audio_feat_dim: int | None = Field(None, gt=0, description="26 log-mel bins x 4 stacked frames")
+    modality_fuse: Literal["concat", "add"] | None = None
+    resnet_relu_type: Literal["prelu", "relu"] | None = None
+    activation: Literal["gelu"] | None = None
+    resnet_widths: tuple[int, int, int, int] | None = Field(None, description="ResNet-18 stage widths")
+
+
+def preset_shape(size: str, shape: AVHubertShape | None = None) -> AVHubertArchitecture:
+    """The ``size`` preset with ``shape`` applied (raises ``ValueError`` naming bad fields)."""
     try:
-        return AVHubertShape.model_validate({**PRESETS[size], **(overrides or {})})
+        return AVHubertArchitecture.model_validate({**PRESETS[size], **(shape.upstream() if shape else {})})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'shape'}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"invalid AV-HuBERT shape ({size} preset + overrides): {problems}") from None
+        problems = "; ".join(
+            ": ".join([*map(str, e["loc"]), e["msg"].removeprefix("Value error, ")]) for e in exc.errors()
+        )
+        raise ValueError(f"av-hubert: invalid shape ({size} preset + shape): {problems}") from None
 
 
 class AVHubertConfig(BaseModel):
     """AV-HuBERT encoder: 25 fps lip crops and/or 16 kHz audio -> 25 Hz hidden frames.
 
-    With ``path: null`` the ``size`` preset (plus ``overrides``) is built with random weights. A fairseq
-    ``.pt`` checkpoint brings its own architecture (its ``cfg``); a ``.safetensors`` file holds only
-    tensors, so ``size`` / ``overrides`` describe it.
+    With ``path: null`` the ``size`` preset (with ``shape`` applied) is built with random weights. A
+    fairseq ``.pt`` checkpoint brings its own architecture (its ``cfg``); a ``.safetensors`` file holds
+    only tensors, so ``size`` / ``shape`` describe it.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -76,18 +104,18 @@ class AVHubertConfig(BaseModel):
         description="a released fairseq checkpoint (.pt: pretrained AVHubertModel, or fine-tuned AVHubertSeq2Seq / "
         "AVHubertCtc) or a .safetensors state dict; null = random init from `size`",
     )
-    size: Literal["base", "large"] = Field("large", description="Base: 12 x 768, Large: 24 x 1024")
-    overrides: dict[str, OverrideValue] = Field(
-        default_factory=dict, description="shape fields replacing the preset's (random init or .safetensors)"
+    size: Literal["base", "large"] | None = Field(
+        None, description="Base: 12 x 768, Large: 24 x 1024 (null: large); random init or .safetensors"
     )
+    shape: AVHubertShape | None = Field(None, description="fields replacing the preset's (random init or .safetensors)")
     modality: Literal["video", "audio", "audio-visual"] = Field(
         "video", description="video = lip reading (VSR), audio = ASR on 16 kHz audio, audio-visual = both"
     )
-    layer: int | None = Field(
+    layer: Layer = Field(
         None,
-        ge=1,
-        description="return the output of transformer layer k (1-based; later layers are not built, no final "
-        "LayerNorm), as upstream's output_layer; null = the full encoder's output",
+        description="hidden state returned: 0 = input of the first transformer layer, k = output of layer k "
+        "(later layers are not built; as upstream's output_layer), negative counts from the end, "
+        "null = the full encoder's output (final LayerNorm included)",
     )
     modality_dropout: float = Field(
         0.0,
@@ -106,23 +134,32 @@ class AVHubertConfig(BaseModel):
     image_std: float = Field(IMAGE_STD, gt=0)
     normalize_audio: bool = Field(True, description="per-frame normalisation of the filterbank features, as upstream")
     resample: bool = Field(True, description="resample audio at another rate to 16 kHz (false: refuse it)")
+    dtype: DType = Field("auto", description="weights dtype; auto = bf16 with CUDA, else fp32")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return renamed_keys(data, {"overrides": "shape", **AVHubertShape.flat_keys()}, "av-hubert")
 
     @model_validator(mode="after")
     def _check(self) -> AVHubertConfig:
-        if self.overrides and self.path is not None and not self.path.endswith(".safetensors"):
-            raise ValueError(
-                "overrides apply to a random-init encoder or a .safetensors file; a fairseq .pt checkpoint "
-                "brings its own architecture: drop overrides"
-            )
+        if not self.tensors_only():
+            refuse_shape_with_path("av-hubert", self.path, size=self.size, shape=self.shape)
         if (self.modality_dropout or self.audio_dropout) and self.modality != "audio-visual":
             raise ValueError(
                 f"modality_dropout / audio_dropout need modality: audio-visual (got modality: {self.modality})"
             )
-        if self.path is None or self.path.endswith(".safetensors"):
-            shape = preset_shape(self.size, self.overrides)
-            if self.layer is not None and self.layer > shape.encoder_layers:
-                raise ValueError(f"layer {self.layer} is out of range: the model has {shape.encoder_layers} layers")
+        if self.path is None or self.tensors_only():
+            layer_index(self.layer, self.architecture().encoder_layers)
         return self
+
+    def tensors_only(self) -> bool:
+        """``path`` is a ``.safetensors`` file: tensors without an architecture, which ``size`` / ``shape`` give."""
+        return self.path is not None and self.path.endswith(".safetensors")
+
+    def architecture(self) -> AVHubertArchitecture:
+        """The ``size`` preset (large by default) with ``shape`` applied."""
+        return preset_shape(self.size or "large", self.shape)
 
 
 @hookimpl

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from slam_core.layers import DropLastFrame, WeightNormConv1d
-from slam_plugin_av_hubert.plugin import AVHubertShape
+from slam_plugin_av_hubert.plugin import AVHubertArchitecture
 
 
 def _gelu_fp32(x: torch.Tensor) -> torch.Tensor:
@@ -49,7 +49,9 @@ class SelfAttention(nn.Module):
 class EncoderLayer(nn.Module):
     """Self-attention and a GELU feed-forward, each with a residual; LayerNorm before (pre-LN) or after."""
 
-    def __init__(self, shape: AVHubertShape, dropout: float, attention_dropout: float, activation_dropout: float):
+    def __init__(
+        self, shape: AVHubertArchitecture, dropout: float, attention_dropout: float, activation_dropout: float
+    ):
         super().__init__()
         dim = shape.encoder_embed_dim
         self.self_attn = SelfAttention(dim, shape.encoder_attention_heads, attention_dropout)
@@ -77,7 +79,7 @@ class TransformerEncoder(nn.Module):
 
     def __init__(
         self,
-        shape: AVHubertShape,
+        shape: AVHubertArchitecture,
         num_layers: int,
         *,
         final_norm: bool = True,

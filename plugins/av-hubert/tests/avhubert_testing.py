@@ -14,13 +14,13 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CLIPS = 3
 #: Modality -> the key of its outputs in reference.safetensors.
 OUTPUT_KEYS = {"video": "video", "audio": "audio", "audio-visual": "av"}
-#: A tiny random-init shape: 2 layers of width 32, a narrow ResNet.
+#: A tiny random-init ``shape``: 2 layers of width 32, a narrow ResNet.
 TINY = {
-    "encoder_layers": 2,
-    "encoder_embed_dim": 32,
-    "encoder_ffn_embed_dim": 48,
-    "encoder_attention_heads": 4,
-    "conv_pos": 8,
+    "num_layers": 2,
+    "hidden_size": 32,
+    "intermediate_size": 48,
+    "num_heads": 4,
+    "conv_pos_kernel": 8,
     "conv_pos_groups": 4,
     "resnet_widths": [4, 4, 8, 8],
 }

@@ -240,7 +240,9 @@ def test_config_disagreeing_with_the_weights_is_reported(released, tmp_path):
     state, cfg = released
     with pytest.raises(CheckpointError, match=r"missing keys: encoder\.layers\.2\..*"):
         encoder_for(save_fairseq(tmp_path / "deeper.pt", state, {**cfg, "encoder_layers": 3}), modality="video")
-    with pytest.raises(CheckpointError, match=r"encoder_embed_dim 32 is not divisible by encoder_attention_heads 5"):
+    with pytest.raises(
+        CheckpointError, match=r"\(encoder_embed_dim\) 32 is not divisible by num_heads \(encoder_attention_heads\) 5"
+    ):
         encoder_for(save_fairseq(tmp_path / "heads.pt", state, {**cfg, "encoder_attention_heads": 5}))
     with pytest.raises(CheckpointError, match=r"sub_encoder_layers = 2 .* is not supported"):
         encoder_for(save_fairseq(tmp_path / "sub.pt", state, {**cfg, "sub_encoder_layers": 2}))

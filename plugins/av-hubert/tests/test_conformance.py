@@ -27,12 +27,12 @@ class _VideoConformance(EncoderConformance):
 
 
 class TestVideoConformance(_VideoConformance):
-    config = {"overrides": TINY, "modality": "video"}
+    config = {"shape": TINY, "modality": "video"}
 
 
 class TestAudioConformance(EncoderConformance):
     component_name = "av-hubert"
-    config = {"overrides": TINY, "modality": "audio"}
+    config = {"shape": TINY, "modality": "audio"}
     #: 16 kHz samples: 15, 5 and 1 frames at 25 Hz (400 samples: one filterbank window).
     raw_sizes = (9600, 3200, 400)
 
@@ -40,8 +40,8 @@ class TestAudioConformance(EncoderConformance):
 class TestAudioVisualConformance(_VideoConformance):
     """Dict features; also what no release uses: post-LN layers, a ReLU ResNet, features added (not concatenated)."""
 
-    overrides = {**TINY, "layer_norm_first": False, "resnet_relu_type": "relu", "modality_fuse": "add"}
-    config = {"overrides": overrides, "modality": "audio-visual"}
+    shape = {**TINY, "layer_norm_first": False, "resnet_relu_type": "relu", "modality_fuse": "add"}
+    config = {"shape": shape, "modality": "audio-visual"}
 
     def raw_sample(self, encoder, size, generator):
         audio = 0.1 * torch.randn(size * 640 + 37, generator=generator)  # a little longer than the video

@@ -45,7 +45,7 @@ def test_a_dropped_modality_in_training_is_the_single_modality_encoder(audio_dro
 
 def test_modality_dropout_draws_once_per_batch_with_the_configured_odds(monkeypatch):
     encoder = AVHubertEncoder(
-        AVHubertConfig(overrides=TINY, modality="audio-visual", modality_dropout=0.5, audio_dropout=0.25)
+        AVHubertConfig(shape=TINY, modality="audio-visual", modality_dropout=0.5, audio_dropout=0.25)
     ).train()
     video, audio = torch.ones(2, 3, 8), torch.ones(2, 3, 8)
     torch.manual_seed(0)
@@ -67,15 +67,22 @@ def test_modality_dropout_draws_once_per_batch_with_the_configured_odds(monkeypa
     [
         ({"modality_dropout": 0.5}, r"modality_dropout / audio_dropout need modality: audio-visual"),
         (
-            {"path": "x.pt", "overrides": {"encoder_layers": 2}},
-            r"a fairseq \.pt checkpoint brings its own architecture",
+            {"path": "x.pt", "shape": {"num_layers": 2}},
+            r"av-hubert: path x\.pt is a checkpoint, which defines its own shape; drop shape \(it describes a "
+            r"random-init model\) or set path: null",
         ),
-        ({"overrides": {"encoder_depth": 2}}, r"unknown AV-HuBERT shape field\(s\) in overrides: \['encoder_depth'\]"),
+        ({"path": "x.pt", "size": "base"}, r"av-hubert: path x\.pt is a checkpoint, .* drop size"),
+        ({"shape": {"encoder_depth": 2}}, r"shape\.encoder_depth\n  Extra inputs are not permitted"),
         (
-            {"overrides": {"encoder_attention_heads": 5}},
-            r"encoder_embed_dim 1024 is not divisible by encoder_attention_heads 5",
+            {"shape": {"num_heads": 5}},
+            r"av-hubert: invalid shape \(large preset \+ shape\): hidden_size \(encoder_embed_dim\) 1024 is not "
+            r"divisible by num_heads \(encoder_attention_heads\) 5 \[",
         ),
         ({"size": "base", "layer": 13}, r"layer 13 is out of range: the model has 12 layers"),
+        ({"size": "base", "layer": -14}, r"layer -14 is out of range: .*\(or -13\.\.-1 from the end\)"),
+        ({"overrides": {"encoder_layers": 2}}, r"av-hubert: 'overrides' is now 'shape' \(see docs/spec\.md\)"),
+        ({"encoder_layers": 2}, r"av-hubert: 'encoder_layers' is now 'shape\.num_layers' \(see docs/spec\.md\)"),
+        ({"shape": {"encoder_embed_dim": 2}}, r"av-hubert: 'encoder_embed_dim' is now 'shape\.hidden_size'"),
         ({"size": "huge"}, r"Input should be 'base' or 'large'"),
         ({"modality": "lips"}, r"Input should be 'video', 'audio' or 'audio-visual'"),
     ],
@@ -94,7 +101,7 @@ def test_invalid_configs_name_the_problem(config, message):
     ],
 )
 def test_rates_and_frontends_per_modality(modality, sample_rate, modules):
-    encoder = AVHubertEncoder(AVHubertConfig(overrides=TINY, modality=modality))
+    encoder = AVHubertEncoder(AVHubertConfig(shape=TINY, modality=modality))
     assert (encoder.modality, encoder.sample_rate, encoder.frame_rate, encoder.output_dim) == (
         modality,
         sample_rate,
@@ -123,14 +130,23 @@ def test_rates_and_frontends_per_modality(modality, sample_rate, modules):
     ],
 )
 def test_features_that_do_not_fit_the_modality_are_refused(modality, features, message):
-    encoder = AVHubertEncoder(AVHubertConfig(overrides=TINY, modality=modality))
+    encoder = AVHubertEncoder(AVHubertConfig(shape=TINY, modality=modality))
     with pytest.raises(ValueError, match=message):
         encoder(features, torch.tensor([2]))
 
 
 def test_lengths_must_fit_the_frames():
-    encoder = AVHubertEncoder(AVHubertConfig(overrides=TINY, modality="audio"))
+    encoder = AVHubertEncoder(AVHubertConfig(shape=TINY, modality="audio"))
     with pytest.raises(ValueError, match=r"lengths \[0, 2\] must lie in 1\.\.2"):
         encoder(torch.zeros(2, 2, 104), torch.tensor([0, 2]))
     with pytest.raises(ValueError, match=r"lengths has shape \(1,\), expected \(2,\)"):
         encoder(torch.zeros(2, 2, 104), torch.tensor([2]))
+
+
+def test_shape_names_every_architecture_field_once():
+    from slam_plugin_av_hubert.plugin import ARCHITECTURE_FIELDS, AVHubertShape
+
+    upstream = [AVHubertShape.upstream_names.get(name, name) for name in AVHubertShape.model_fields]
+    assert sorted(upstream) == sorted(ARCHITECTURE_FIELDS)
+    architecture = AVHubertConfig(size="base", shape={"num_layers": 3, "conv_pos_kernel": 8}).architecture()
+    assert (architecture.encoder_layers, architecture.conv_pos, architecture.encoder_embed_dim) == (3, 8, 768)

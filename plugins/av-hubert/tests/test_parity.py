@@ -12,7 +12,7 @@ import torch
 from avhubert_testing import CLIPS, FIXTURES, OUTPUT_KEYS, raw_clips, run_batch
 from safetensors.torch import save_file
 from slam_plugin_av_hubert.encoder import AVHubertEncoder
-from slam_plugin_av_hubert.plugin import AVHubertConfig
+from slam_plugin_av_hubert.plugin import AVHubertConfig, AVHubertShape
 
 ATOL = 1e-5
 CHECKPOINTS = ("avhubert-tiny.pt", "avhubert-tiny-s2s.pt")
@@ -50,14 +50,26 @@ def test_middle_layer_matches_upstream_output_layer(reference):
     assert_matches(output, lengths, [reference[f"out.video.layer1.{i}"] for i in range(CLIPS)])
 
 
+@pytest.mark.parametrize(("layer", "key"), [(-2, "layer1"), (2, "video"), (-1, "video")])
+def test_layers_count_hidden_states_as_every_encoder_does(layer, key, reference):
+    """``layer`` indexes the L + 1 hidden states: -2 is layer 1 of 2; 2 and -1 are the final output
+    (final LayerNorm included), as ``layer: null``."""
+    encoder = encoder_for(path=str(FIXTURES / "avhubert-tiny.pt"), modality="video", layer=layer)
+    output, lengths = run_batch(encoder, raw_clips(reference, "video"))
+    suffix = "layer1." if key == "layer1" else ""
+    assert_matches(output, lengths, [reference[f"out.video.{suffix}{i}"] for i in range(CLIPS)])
+
+
 def test_post_ln_transformer_matches_upstream(reference, tmp_path):
     """The same weights with ``layer_norm_first: false`` (upstream's default, no release uses it), given as a
     .safetensors file, whose shape comes from the config."""
     encoder = encoder_for(path=str(FIXTURES / "avhubert-tiny.pt"), modality="audio-visual")
     weights = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, weights)
-    shape = encoder.shape.model_dump(exclude={"resnet_widths"}) | {"layer_norm_first": False}
-    post_ln = encoder_for(path=str(weights), modality="video", size="base", overrides=shape)
+    shape = AVHubertShape.from_upstream(
+        encoder.shape.model_dump(exclude={"resnet_widths"}) | {"layer_norm_first": False}
+    )
+    post_ln = encoder_for(path=str(weights), modality="video", size="base", shape=shape)
     output, lengths = run_batch(post_ln, raw_clips(reference, "video"))
     assert_matches(output, lengths, [reference[f"out.video.post_ln.{i}"] for i in range(CLIPS)])
 
@@ -80,12 +92,12 @@ def test_training_forward_with_modality_dropout_matches_upstream(branch, draws, 
 
 
 def test_safetensors_state_dict_loads_the_same(reference, tmp_path):
-    """The released tensors saved as .safetensors (no cfg: `size` + `overrides` give the shape) load identically."""
+    """The released tensors saved as .safetensors (no cfg: `size` + `shape` give the shape) load identically."""
     encoder = encoder_for(path=str(FIXTURES / "avhubert-tiny.pt"), modality="audio-visual")
     weights = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, weights)
-    overrides = encoder.shape.model_dump(exclude={"resnet_widths"})
-    loaded = encoder_for(path=str(weights), modality="audio-visual", size="base", overrides=overrides)
+    shape = AVHubertShape.from_upstream(encoder.shape.model_dump(exclude={"resnet_widths"}))
+    loaded = encoder_for(path=str(weights), modality="audio-visual", size="base", shape=shape)
     assert loaded.shape == encoder.shape  # widths read from the tensors
     output, lengths = run_batch(loaded, raw_clips(reference, "audio-visual"))
     assert_matches(output, lengths, [reference[f"out.av.{i}"] for i in range(CLIPS)])

@@ -40,7 +40,7 @@ def write_manifest(path: Path, lines: list[dict]) -> str:
 def tiny_vsr_spec(data: dict, run_dir: Path) -> dict:
     return {
         "name": "tiny-vsr",
-        "encoder": {"type": "av-hubert", "overrides": TINY, "modality": "video"},
+        "encoder": {"type": "av-hubert", "shape": TINY, "modality": "video"},
         "projector": {"type": "linear-projector", "k": 5, "hidden_dim": 32},
         "llm": {
             "type": "toy-llm",
