@@ -136,13 +136,14 @@ class Shape(BaseModel):
         return {self.upstream_names.get(name, name): value for name, value in self.given().items()}
 
 
-def refuse_shape_with_path(component: str, path: str | None, **fields: Any) -> None:
-    """For an ``after`` validator: refuse ``size`` / ``shape`` (given as ``fields``) beside a checkpoint."""
+def refuse_shape_with_path(component: str, path: str | None, *, key: str = "path", **fields: Any) -> None:
+    """For an ``after`` validator: refuse ``size`` / ``shape`` (given as ``fields``) beside a checkpoint
+    (``path``, or the field ``key`` that names it)."""
     given = [name for name, value in fields.items() if value is not None]
     if path is not None and given:
         names = " and ".join(given)
         what = "they describe" if len(given) > 1 else "it describes"
         raise ValueError(
-            f"{component}: path {path} is a checkpoint, which defines its own shape; drop {names} "
-            f"({what} a random-init model) or set path: null"
+            f"{component}: {key} {path} is a checkpoint, which defines its own shape; drop {names} "
+            f"({what} a random-init model) or set {key}: null"
         )

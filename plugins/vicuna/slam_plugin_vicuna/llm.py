@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from slam_core.components import PromptParts
+from slam_core.configs import torch_dtype
 from slam_core.errors import CheckpointError
 from slam_core.hf_llm import HFCausalLM
 from slam_plugin_vicuna import loading, templates
@@ -151,7 +152,7 @@ def enable_checkpointing(model: nn.Module) -> None:
 def build_vicuna(config: VicunaConfig) -> VicunaLLM:
     """Factory of the ``vicuna`` component (see :mod:`slam_plugin_vicuna.loading` for the sources)."""
     source = loading.ModelSource.of(config)
-    hf_config = loading.hf_config(source, config.shape)
+    hf_config = loading.hf_config(source, config.architecture() if config.is_shell() else None)
     if not loading.on_meta_device():
         loading.require_weights(source)
     tokenizer, tokenizer_source = loading.load_tokenizer(config, source)
@@ -160,7 +161,7 @@ def build_vicuna(config: VicunaConfig) -> VicunaLLM:
         templates.prompt_parts(
             "chat", "", modality_position="before_instruction", system_prompt=None, tokenizer=tokenizer
         )
-    model = loading.build_model(source, hf_config, loading.resolve_dtype(config.dtype))
+    model = loading.build_model(source, hf_config, torch_dtype(config.dtype))
     if config.gradient_checkpointing:
         enable_checkpointing(model)
     return VicunaLLM(model, tokenizer, config, source.label, tokenizer_source)

@@ -19,9 +19,8 @@ from torch import nn
 
 from slam_core.errors import CheckpointError
 from slam_plugin_vicuna import sources
-from slam_plugin_vicuna.plugin import SMOLLM2, LlamaShape, VicunaConfig
+from slam_plugin_vicuna.plugin import SMOLLM2, LlamaArchitecture, VicunaConfig
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: ``tokenizer_source`` of the byte-level tokenizer a shell without tokenizer files gets.
 STAND_IN_TOKENIZER = "byte-level stand-in tokenizer (the shell has none of its own)"
 
@@ -36,8 +35,8 @@ class ModelSource:
 
     @classmethod
     def of(cls, config: VicunaConfig) -> ModelSource:
-        if config.shape is not None:
-            return cls("shape", None, f"shape({config.shape.model_dump(exclude_defaults=True)})")
+        if config.is_shell():
+            return cls("shape", None, f"shape({config.architecture().model_dump(exclude_defaults=True)})")
         if config.path is not None:
             directory = sources.model_directory(config.path)
             return cls("dir", directory, str(directory))
@@ -45,19 +44,12 @@ class ModelSource:
         return cls("gguf", gguf, str(gguf))
 
 
-def resolve_dtype(name: str) -> torch.dtype:
-    """``auto`` is bf16 when CUDA is available, else fp32."""
-    if name == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    return DTYPES[name]
-
-
 def on_meta_device() -> bool:
     """True inside ``with torch.device("meta")``: build shells, read no weights."""
     return torch.get_default_device().type == "meta"
 
 
-def hf_config(source: ModelSource, shape: LlamaShape | None = None) -> Any:
+def hf_config(source: ModelSource, shape: LlamaArchitecture | None = None) -> Any:
     """The transformers config of ``source``, checked to be a Llama-family model."""
     from transformers import AutoConfig
 
@@ -73,7 +65,7 @@ def hf_config(source: ModelSource, shape: LlamaShape | None = None) -> Any:
     return config
 
 
-def llama_config(shape: LlamaShape) -> Any:
+def llama_config(shape: LlamaArchitecture) -> Any:
     from transformers import LlamaConfig
 
     return LlamaConfig(
@@ -92,7 +84,8 @@ def require_weights(source: ModelSource) -> None:
     """Refuse, before anything is loaded, a source that has no weights to run (off the meta device)."""
     if source.kind == "shape":
         raise CheckpointError(
-            "vicuna: llm.shape has no weights; it builds only an empty shell on the meta device (slam inspect). "
+            "vicuna: llm.size / llm.shape have no weights; they build only an empty shell on the meta device "
+            "(slam inspect). "
             "To run the model, set llm.path to a model directory or llm.gguf to a .gguf file"
         )
     if source.kind == "dir" and not sources.weight_files(source.location):

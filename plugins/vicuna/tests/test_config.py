@@ -25,12 +25,46 @@ def test_an_explicit_source_is_kept():
 
 
 @pytest.mark.parametrize(
-    "sources",
-    [{"path": "/m", "gguf": "x.gguf"}, {"path": "/m", "shape": SHAPE}, {"gguf": SMOLLM2, "shape": SHAPE}],
+    ("sources", "message"),
+    [
+        ({"path": "/m", "gguf": "x.gguf"}, r"vicuna: set only one of path and gguf \(got path /m and gguf x\.gguf\)"),
+        (
+            {"path": "/m", "shape": SHAPE},
+            r"vicuna: path /m is a checkpoint, which defines its own shape; drop shape \(it describes a "
+            r"random-init model\) or set path: null",
+        ),
+        (
+            {"gguf": SMOLLM2, "size": "7b", "shape": SHAPE},
+            r"vicuna: gguf smollm2 is a checkpoint, .*; drop size and shape \(they describe .*\) or set gguf: null",
+        ),
+    ],
 )
-def test_two_sources_are_refused(sources):
-    with pytest.raises(ValueError, match="set only one of path, gguf and shape"):
+def test_two_sources_are_refused(sources, message):
+    with pytest.raises(ValueError, match=message):
         VicunaConfig(**sources)
+
+
+def test_a_size_is_a_released_shape_and_shape_overrides_it():
+    seven = VicunaConfig(size="7b").architecture()
+    assert (seven.hidden_size, seven.num_layers, seven.num_heads, seven.intermediate_size) == (4096, 32, 32, 11008)
+    assert (seven.vocab_size, seven.max_position_embeddings, seven.num_kv_heads) == (32000, 4096, None)
+    assert VicunaConfig(shape={"num_layers": 2}).architecture() == seven.model_copy(update={"num_layers": 2})
+    smol = VicunaConfig(size="smollm2-135m", shape={"vocab_size": 500}).architecture()
+    assert (smol.hidden_size, smol.num_kv_heads, smol.vocab_size, smol.tie_word_embeddings) == (576, 3, 500, True)
+    assert VicunaConfig(size="13b").gguf is None
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"hidden_size": 64}, r"vicuna: 'hidden_size' is now 'shape\.hidden_size' \(see docs/spec\.md\)"),
+        ({"shape": {"num_hidden_layers": 2}}, r"vicuna: 'num_hidden_layers' is now 'shape\.num_layers'"),
+        ({"num_key_value_heads": 2}, r"vicuna: 'num_key_value_heads' is now 'shape\.num_kv_heads'"),
+    ],
+)
+def test_old_keys_name_their_new_key(config, message):
+    with pytest.raises(ValueError, match=message):
+        VicunaConfig(**config)
 
 
 @pytest.mark.parametrize(
@@ -39,6 +73,7 @@ def test_two_sources_are_refused(sources):
         ({**SHAPE, "num_heads": 5}, "hidden_size 64 is not divisible by num_heads 5"),
         ({**SHAPE, "num_kv_heads": 3}, "num_heads 4 is not divisible by num_kv_heads 3"),
         ({**SHAPE, "layers": 2}, "Extra inputs are not permitted"),
+        ({"num_heads": 7}, "hidden_size 4096 is not divisible by num_heads 7"),
     ],
 )
 def test_bad_shapes_are_refused(shape, message):

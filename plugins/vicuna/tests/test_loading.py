@@ -7,7 +7,6 @@ import re
 
 import pytest
 import torch
-from slam_plugin_vicuna import loading
 from slam_plugin_vicuna.llm import VicunaLLM, build_vicuna, position_ids
 from slam_plugin_vicuna.plugin import VicunaConfig
 from vicuna_testkit import save_checkpoint, tiny_model, tiny_tokenizer
@@ -74,11 +73,13 @@ def test_sdpa_attention_and_the_requested_dtype(tiny_dir):
 
 
 def test_auto_dtype_is_bf16_only_with_cuda(monkeypatch):
+    from slam_core.configs import torch_dtype
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert loading.resolve_dtype("auto") is torch.float32
+    assert torch_dtype("auto") is torch.float32
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert loading.resolve_dtype("auto") is torch.bfloat16
-    assert loading.resolve_dtype("fp16") is torch.float16
+    assert torch_dtype("auto") is torch.bfloat16
+    assert torch_dtype("fp16") is torch.float16
 
 
 def test_pickled_bin_weights_load_weights_only(tmp_path, tiny_dir):
@@ -162,7 +163,10 @@ def test_shape_with_grouped_query_attention_and_tied_embeddings():
 
 def test_shape_outside_meta_is_refused():
     shape = {"hidden_size": 64, "num_layers": 1, "num_heads": 4, "intermediate_size": 96}
-    with pytest.raises(CheckpointError, match="shape has no weights; it builds only an empty shell on the meta"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"vicuna: llm\.size / llm\.shape have no weights; they build only an empty shell on the meta",
+    ):
         build_vicuna(VicunaConfig(shape=shape))
 
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import yaml
+from slam_plugin_vicuna.plugin import VicunaConfig
 
 from slam_core.runtime.cli import main
 
@@ -24,12 +25,11 @@ def inspect_rows(capsys) -> dict[str, tuple[int, int]]:
 
 def test_slam_inspect_counts_paper_scale_lora_and_the_projector(capsys):
     spec = yaml.safe_load(RECIPE.read_text())
-    shape, lora, projector = spec["llm"]["shape"], spec["peft"], spec["projector"]
-    encoder_width = spec["encoder"]["dim"]
+    shape, lora, projector = VicunaConfig(**spec["llm"]).architecture(), spec["peft"], spec["projector"]
+    encoder_width = spec["encoder"]["shape"]["hidden_size"]
     assert encoder_width == 1280  # Whisper-large's width
-    hidden, layers, inner = shape["hidden_size"], shape["num_layers"], shape["intermediate_size"]
-    vocab = shape["vocab_size"]
-    assert (hidden, layers, shape["num_heads"], inner, vocab) == (4096, 32, 32, 11008, 32000)
+    hidden, layers, inner, vocab = shape.hidden_size, shape.num_layers, shape.intermediate_size, shape.vocab_size
+    assert (hidden, layers, shape.num_heads, inner, vocab) == (4096, 32, 32, 11008, 32000)
     assert (lora["r"], lora["alpha"], lora["dropout"]) == (32, 32, 0.05)
 
     adapters = layers * len(lora["target_modules"]) * lora["r"] * (hidden + hidden)  # A: r x in, B: out x r
