@@ -25,11 +25,11 @@ from slam_core.video import RawAudioVisual, RawVideo
 
 #: type -> small config (real width, 2 layers); types that are not installed are skipped.
 SMALL_CONFIGS = {
-    "toy-encoder": {"dim": 256, "layers": 2, "heads": 4},
-    "whisper": {"size": "tiny", "encoder_layers": 2},
-    "beats": {"encoder_layers": 2},
-    "mert": {"size": "95m", "overrides": {"num_hidden_layers": 2}},
-    "av-hubert": {"size": "base", "modality": "video", "overrides": {"encoder_layers": 2}},
+    "toy-encoder": {"shape": {"hidden_size": 256, "num_layers": 2, "num_heads": 4}},
+    "whisper": {"size": "tiny", "shape": {"num_layers": 2}},
+    "beats": {"shape": {"num_layers": 2}},
+    "mert": {"size": "95m", "shape": {"num_layers": 2}},
+    "av-hubert": {"size": "base", "modality": "video", "shape": {"num_layers": 2}},
 }
 #: Lip crops as av_hubert's preparation stores them: 96 x 96 grayscale at 25 fps.
 CROP, FPS, AUDIO_RATE = 96, 25.0, 16000

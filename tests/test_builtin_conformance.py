@@ -7,12 +7,12 @@ from slam_core.testing import EncoderConformance, LLMConformance, TaskHeadConfor
 
 class TestToyEncoder(EncoderConformance):
     component_name = "toy-encoder"
-    config = {"n_mels": 8, "dim": 16, "layers": 1, "heads": 2}
+    config = {"shape": {"num_mel_bins": 8, "hidden_size": 16, "num_layers": 1, "num_heads": 2}}
 
 
 class TestToyLLM(LLMConformance):
     component_name = "toy-llm"
-    config = {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 48}
+    config = {"shape": {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 48}}
 
 
 class TestASRTask(TaskHeadConformance):

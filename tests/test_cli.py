@@ -267,7 +267,7 @@ def inspected() -> tuple[dict, dict[str, tuple[int, int]], str]:
 
 def test_inspect_lora_count(inspected):
     spec, counts, _ = inspected
-    llm, lora = spec["llm"], spec["peft"]
+    llm, lora = spec["llm"]["shape"], spec["peft"]
     head_dim = llm["hidden_size"] // llm["num_heads"]
     kv_dim = head_dim * (llm.get("num_kv_heads") or llm["num_heads"])
     shapes = {
@@ -289,8 +289,8 @@ def test_inspect_projector_count(inspected):
     k, hidden, encoder_dim, llm_dim = (
         spec["projector"]["k"],
         spec["projector"]["hidden_dim"],
-        spec["encoder"]["dim"],
-        spec["llm"]["hidden_size"],
+        spec["encoder"]["shape"]["hidden_size"],
+        spec["llm"]["shape"]["hidden_size"],
     )
     expected = (k * encoder_dim) * hidden + hidden + hidden * llm_dim + llm_dim
     assert expected == (5 * 1280) * 2048 + 2048 + 2048 * 4096 + 4096 == 21_501_952
@@ -300,7 +300,7 @@ def test_inspect_projector_count(inspected):
 
 def test_inspect_llm_count(inspected):
     spec, counts, _ = inspected
-    llm = spec["llm"]
+    llm = spec["llm"]["shape"]
     h, inter, vocab, layers = llm["hidden_size"], llm["intermediate_size"], llm["vocab_size"], llm["num_layers"]
     per_layer = 4 * h * h + 3 * h * inter + 2 * h  # attention, SwiGLU MLP, two RMSNorms (no biases)
     base = layers * per_layer + 2 * vocab * h + h  # untied embeddings and LM head, final norm

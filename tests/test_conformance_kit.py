@@ -125,7 +125,7 @@ SCENARIOS = {
         class TestHeavy(EncoderConformance):
             component_name = "toy-encoder"
             factory = HeavyPreprocessor
-            config = {"n_mels": 8, "dim": 512, "layers": 2, "heads": 2}
+            config = {"shape": {"num_mel_bins": 8, "hidden_size": 512, "num_layers": 2, "num_heads": 2}}
         """,
     "TestGreedy": """
         from slam_core.testing import PEFTConformance

@@ -160,14 +160,9 @@ def test_a_missing_wav_to_transcribe_fails_before_training(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-_TINY_ENCODER = [
-    "encoder.d_model=64",
-    "encoder.encoder_layers=1",
-    "encoder.encoder_attention_heads=2",
-    "encoder.encoder_ffn_dim=128",
-]
+_TINY_ENCODER = ["encoder.shape={hidden_size: 64, num_layers: 1, num_heads: 2, intermediate_size: 128}"]
 _TOY_LLM = [
-    "llm={type: toy-llm, hidden_size: 64, num_layers: 2, num_heads: 4, intermediate_size: 128}",
+    "llm={type: toy-llm, shape: {hidden_size: 64, num_layers: 2, num_heads: 4, intermediate_size: 128}}",
     "projector.hidden_dim=64",
     "train.max_steps=2",
     "train.log_every_steps=1",

@@ -57,7 +57,7 @@ def toy(config, **context):
     from slam_core.builtin import ToyEncoderConfig
 
     SEEN.append(context)
-    return ToyEncoder(ToyEncoderConfig(n_mels=8, dim=16, layers=1, heads=2))
+    return ToyEncoder(ToyEncoderConfig(shape={"num_mel_bins": 8, "hidden_size": 16, "num_layers": 1, "num_heads": 2}))
 """
 
 #: (kind, component name, factory attribute in the module fake_factory_impl)

@@ -28,7 +28,7 @@ from slam_core.toy import ToyEncoder
 
 #: The component sections of the smallest test pipeline (toy encoder, linear projector, toy LLM, LoRA, asr).
 SPEC = {section: TOY_SPEC[section] for section in ("encoder", "projector", "llm", "peft", "task")}
-N_MELS, K = SPEC["encoder"]["n_mels"], SPEC["projector"]["k"]
+N_MELS, K = SPEC["encoder"]["shape"]["num_mel_bins"], SPEC["projector"]["k"]
 
 
 def make_spec(peft: bool = True, **train):

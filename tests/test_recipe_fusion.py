@@ -50,15 +50,17 @@ def _tiny(document: dict, data: dict) -> dict:
     document["projector"] = {"type": "linear-projector", "k": 5, "hidden_dim": 32}
     document["fusion"]["branches"][0]["encoder"] = {
         "type": "beats",
-        "embed_dim": 16,
-        "encoder_layers": 1,
-        "encoder_embed_dim": 32,
-        "encoder_ffn_embed_dim": 48,
-        "encoder_attention_heads": 4,
-        "conv_pos": 7,
-        "conv_pos_groups": 4,
-        "num_buckets": 16,
-        "max_distance": 32,
+        "shape": {
+            "patch_embed_dim": 16,
+            "num_layers": 1,
+            "hidden_size": 32,
+            "intermediate_size": 48,
+            "num_heads": 4,
+            "conv_pos_kernel": 7,
+            "conv_pos_groups": 4,
+            "num_buckets": 16,
+            "max_distance": 32,
+        },
     }
     document["fusion"]["branches"][0]["projector"] = {"type": "linear-projector", "k": 8, "hidden_dim": 32}
     document["llm"] = {

@@ -137,8 +137,8 @@ def test_the_recipe_tiny_trains_on_prepared_lrs3_then_decodes_and_scores(tmp_pat
     lrs3 = fake_lrs3(tmp_path / "lrs3")
     assert load_prepare().main(["--lrs3", str(lrs3), "--output-dir", str(tmp_path / "data")]) == 0
     document = yaml.safe_load(RECIPE.read_text())
-    shape = {"encoder_layers": 1, "encoder_embed_dim": 16, "encoder_ffn_embed_dim": 24, "encoder_attention_heads": 2}
-    document["encoder"]["overrides"] = {**shape, "conv_pos": 4, "conv_pos_groups": 2, "resnet_widths": [4, 4, 8, 8]}
+    shape = {"num_layers": 1, "hidden_size": 16, "intermediate_size": 24, "num_heads": 2}
+    document["encoder"]["shape"] = {**shape, "conv_pos_kernel": 4, "conv_pos_groups": 2, "resnet_widths": [4, 4, 8, 8]}
     document["projector"].update(k=2, hidden_dim=16)
     document["llm"] = {
         "type": "toy-llm",

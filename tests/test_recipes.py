@@ -393,36 +393,26 @@ def test_covost_prep_refuses_missing_clips_unless_told_to_skip_them(tmp_path, ca
 # --- end to end: train, decode, score with each recipe's own spec shrunk to tiny shapes -----------------
 
 TINY_WHISPER = [
-    "encoder.d_model=32",
-    "encoder.encoder_layers=1",
-    "encoder.encoder_attention_heads=2",
-    "encoder.encoder_ffn_dim=64",
+    "encoder.shape={hidden_size: 32, num_layers: 1, num_heads: 2, intermediate_size: 64}",
     "encoder.mode=variable",
 ]
 TINY = {
     "contextual-asr": TINY_WHISPER,
     "st": TINY_WHISPER,
     "aac-audiocaps": [
-        "encoder.embed_dim=16",
-        "encoder.encoder_layers=1",
-        "encoder.encoder_embed_dim=32",
-        "encoder.encoder_ffn_embed_dim=48",
-        "encoder.encoder_attention_heads=4",
-        "encoder.conv_pos=7",
-        "encoder.conv_pos_groups=4",
-        "encoder.num_buckets=16",
-        "encoder.max_distance=32",
+        "encoder.shape={patch_embed_dim: 16, num_layers: 1, hidden_size: 32, intermediate_size: 48, num_heads: 4, "
+        "conv_pos_kernel: 7, conv_pos_groups: 4, num_buckets: 16, max_distance: 32}",
         "peft.r=2",
     ],
     "mc-gtzan": [
-        "encoder.overrides={hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, "
-        "conv_dim: [16, 16, 16, 16, 16, 16, 16], num_conv_pos_embeddings: 16, num_conv_pos_embedding_groups: 4}",
+        "encoder.shape={hidden_size: 32, num_layers: 2, num_heads: 4, intermediate_size: 64, "
+        "conv_dim: [16, 16, 16, 16, 16, 16, 16], conv_pos_kernel: 16, conv_pos_groups: 4}",
     ],
 }
 TINY["aac-clotho"] = TINY["aac-audiocaps"]
 #: The LLM, the sizes and the schedule of every tiny run.
 TINY_RUN = [
-    "llm={type: toy-llm, hidden_size: 32, num_layers: 1, num_heads: 4, intermediate_size: 64}",
+    "llm={type: toy-llm, shape: {hidden_size: 32, num_layers: 1, num_heads: 4, intermediate_size: 64}}",
     "projector.hidden_dim=32",
     "data.batch_size=2",
     "data.num_workers=0",

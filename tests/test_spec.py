@@ -19,7 +19,7 @@ from slam_plugin_linear_projector.plugin import LinearProjectorConfig
 from slam_plugin_lora.plugin import LoRAConfig
 
 from slam_core import plugins
-from slam_core.builtin import ToyEncoderConfig, ToyLLMConfig
+from slam_core.builtin import ToyEncoderConfig, ToyEncoderShape, ToyLLMConfig
 from slam_core.plugins import PluginReport, RegisteredComponent, Registry
 from slam_core.records import API_VERSION, ComponentSpec
 from slam_core.runtime.tasks.configs import ASRTaskConfig
@@ -150,7 +150,7 @@ def test_example_recipe_loads(installed):
     assert spec.name == raw["name"]
     assert isinstance(spec.projector, LinearProjectorConfig) and spec.projector.k == raw["projector"]["k"]
     assert isinstance(spec.peft, LoRAConfig) and spec.peft.target_modules == raw["peft"]["target_modules"]
-    assert isinstance(spec.llm, ToyLLMConfig) and spec.llm.hidden_size == raw["llm"]["hidden_size"]
+    assert isinstance(spec.llm, ToyLLMConfig) and spec.llm.shape.hidden_size == raw["llm"]["shape"]["hidden_size"]
     assert spec.train.lr == pytest.approx(float(raw["train"]["lr"]))
     assert spec.infer.num_beams == raw["infer"]["num_beams"]
 
@@ -314,7 +314,7 @@ def test_unknown_fields_are_forbidden_and_named(doc, path):
 
 def test_model_validator_errors_name_the_section():
     line = problem_at(
-        problems_of(minimal(llm={"type": "toy-llm", "shape": {"hidden_size": 100, "num_heads": 3}})), "llm"
+        problems_of(minimal(llm={"type": "toy-llm", "shape": {"hidden_size": 100, "num_heads": 3}})), "llm.shape"
     )
     assert "not divisible" in line and "100" in line
 
@@ -323,7 +323,8 @@ def test_toy_encoder_width_must_divide_into_heads():
     # torch's multi-head attention asserts dim % heads == 0 when the model is built; the spec
     # should say so at validation time, like toy-llm does, instead of a traceback from `slam inspect`
     line = problem_at(
-        problems_of(minimal(encoder={"type": "toy-encoder", "shape": {"hidden_size": 64, "num_heads": 5}})), "encoder"
+        problems_of(minimal(encoder={"type": "toy-encoder", "shape": {"hidden_size": 64, "num_heads": 5}})),
+        "encoder.shape",
     )
     assert "64" in line and "5" in line
 
@@ -544,21 +545,27 @@ def toy_encoders(draw) -> dict:
         st.fixed_dictionaries(
             {"type": st.just("toy-encoder")},
             optional={
-                "n_mels": positive,
-                "layers": st.integers(0, 48),
                 "sample_rate": st.sampled_from([8000, 16000, 22050, 44100]),
                 "hop_length": positive,
                 "seed": st.integers(),
+                "dtype": st.sampled_from(["auto", "fp32", "bf16", "fp16"]),
             },
+        )
+    )
+    shape = draw(
+        st.fixed_dictionaries(
+            {}, optional={"num_mel_bins": positive, "num_layers": st.integers(0, 48), "intermediate_size": positive}
         )
     )
     heads = draw(st.sampled_from([1, 2, 4, 8, 16]))  # each divides the default width, 64
     if draw(st.booleans()):
-        encoder["heads"] = heads
+        shape["num_heads"] = heads
     else:
-        heads = ToyEncoderConfig().heads
+        heads = ToyEncoderShape().num_heads
     if draw(st.booleans()):
-        encoder["dim"] = heads * draw(st.integers(1, 128))
+        shape["hidden_size"] = heads * draw(st.integers(1, 128))
+    if shape or draw(st.booleans()):
+        encoder["shape"] = shape
     return encoder
 
 
@@ -629,7 +636,10 @@ def test_valid_specs_round_trip(document):
     for section, values in document.items():
         if isinstance(values, dict):
             for key, value in values.items():
-                assert getattr(getattr(spec, section), key) == value, f"{section}.{key}"
+                kept = getattr(getattr(spec, section), key)
+                if isinstance(kept, BaseModel):  # a nested model (shape): the fields given
+                    kept = {name: getattr(kept, name) for name in value}
+                assert kept == value, f"{section}.{key}"
         else:
             assert getattr(spec, section) == values
     assert validate_spec(spec.model_dump()) == spec

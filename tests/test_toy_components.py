@@ -18,8 +18,10 @@ from slam_core.runtime.tasks.asr import ASRTask
 from slam_core.runtime.tasks.configs import ASRTaskConfig
 from slam_core.toy import LogMel, ToyEncoder, build_toy_llm
 
-ENCODER_CONFIG = ToyEncoderConfig(n_mels=8, dim=16, layers=1, heads=2)
-LLM_CONFIG = ToyLLMConfig(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64, vocab_size=320)
+ENCODER_CONFIG = ToyEncoderConfig(shape={"num_mel_bins": 8, "hidden_size": 16, "num_layers": 1, "num_heads": 2})
+LLM_CONFIG = ToyLLMConfig(
+    shape={"hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 64, "vocab_size": 320}
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -56,14 +58,14 @@ def padded_batch(lengths: list[int], n_mels: int, seed: int, garbage: float = 0.
 @given(st.lists(st.integers(1, 70), min_size=1, max_size=4), st.integers(0, 1000))
 def test_encoder_output_lengths_are_the_real_output_lengths(lengths, seed):
     enc = encoder().eval()
-    features = padded_batch(lengths, ENCODER_CONFIG.n_mels, seed, garbage=3.0)
+    features = padded_batch(lengths, ENCODER_CONFIG.shape.num_mel_bins, seed, garbage=3.0)
     n = torch.tensor(lengths)
     expected = [conv_reference_length(length) for length in lengths]
     assert enc.output_lengths(n).tolist() == expected
     with torch.no_grad():
         hidden, out_lengths = enc(features, n)
         assert out_lengths.tolist() == expected
-        assert tuple(hidden.shape) == (len(lengths), max(expected), ENCODER_CONFIG.dim)
+        assert tuple(hidden.shape) == (len(lengths), max(expected), ENCODER_CONFIG.shape.hidden_size)
         for b, length in enumerate(lengths):
             alone, alone_lengths = enc(features[b : b + 1, :length], n[b : b + 1])
             assert alone.shape[1] == expected[b] == int(alone_lengths)
@@ -78,7 +80,7 @@ def test_encoder_is_batch_invariant(train, lengths, seed):
     """A sample padded in a batch (with garbage padding) encodes exactly as it does alone."""
     enc = encoder().train(train)
     try:
-        features = padded_batch(lengths, ENCODER_CONFIG.n_mels, seed, garbage=-7.5)
+        features = padded_batch(lengths, ENCODER_CONFIG.shape.num_mel_bins, seed, garbage=-7.5)
         n = torch.tensor(lengths)
         with torch.set_grad_enabled(train):
             hidden, out_lengths = enc(features, n)
@@ -94,7 +96,7 @@ def test_encoder_ignores_non_finite_padding():
     """Padding frames may hold anything, even NaN/inf, without touching the real frames."""
     enc = encoder().eval()
     lengths = [20, 9]
-    clean = padded_batch(lengths, ENCODER_CONFIG.n_mels, seed=1)
+    clean = padded_batch(lengths, ENCODER_CONFIG.shape.num_mel_bins, seed=1)
     dirty = clean.clone()
     dirty[1, 9:] = float("nan")
     dirty[1, 12:] = float("inf")
@@ -110,7 +112,7 @@ def test_encoder_ignores_non_finite_padding():
 def test_encoder_zero_length_sample_yields_zeros_not_nan():
     """A zero-length sample in a batch (frozen path: eval + no_grad) must give a finite, all-zero row."""
     enc = encoder().eval()
-    features = padded_batch([12, 12], ENCODER_CONFIG.n_mels, seed=2)
+    features = padded_batch([12, 12], ENCODER_CONFIG.shape.num_mel_bins, seed=2)
     with torch.no_grad():
         hidden, out_lengths = enc(features, torch.tensor([12, 0]))
     assert out_lengths.tolist() == [3, 0]
@@ -122,7 +124,7 @@ def test_encoder_attributes_follow_config():
     enc = encoder()
     assert enc.modality == "audio"
     assert enc.sample_rate == ENCODER_CONFIG.sample_rate
-    assert enc.output_dim == ENCODER_CONFIG.dim
+    assert enc.output_dim == ENCODER_CONFIG.shape.hidden_size
     assert enc.frame_rate == pytest.approx(ENCODER_CONFIG.sample_rate / ENCODER_CONFIG.hop_length / 4)
 
 
@@ -147,21 +149,21 @@ HOP = ENCODER_CONFIG.hop_length
 @given(st.integers(HOP + 41, 4000))  # longer than half the 400-sample FFT window
 def test_logmel_frame_count(samples):
     features = encoder().preprocess(torch.randn(samples))
-    assert tuple(features.shape) == (1 + samples // HOP, ENCODER_CONFIG.n_mels)
+    assert tuple(features.shape) == (1 + samples // HOP, ENCODER_CONFIG.shape.num_mel_bins)
     assert torch.isfinite(features).all()
 
 
 @pytest.mark.parametrize("samples", [1, 50, 160, 200])
 def test_logmel_frame_count_of_short_waveforms(samples):
     """Waveforms shorter than half the FFT window (200 samples here) still give 1 + N // hop frames."""
-    features = LogMel(ENCODER_CONFIG.sample_rate, ENCODER_CONFIG.n_mels, HOP)(torch.randn(samples))
-    assert tuple(features.shape) == (1 + samples // HOP, ENCODER_CONFIG.n_mels)
+    features = LogMel(ENCODER_CONFIG.sample_rate, ENCODER_CONFIG.shape.num_mel_bins, HOP)(torch.randn(samples))
+    assert tuple(features.shape) == (1 + samples // HOP, ENCODER_CONFIG.shape.num_mel_bins)
 
 
 def test_logmel_accepts_lists_and_silence():
     preprocess = encoder().preprocessor()
     from_list = preprocess([0.0] * 800)
-    assert tuple(from_list.shape) == (1 + 800 // HOP, ENCODER_CONFIG.n_mels)
+    assert tuple(from_list.shape) == (1 + 800 // HOP, ENCODER_CONFIG.shape.num_mel_bins)
     assert torch.isfinite(from_list).all()
     waveform = torch.randn(900, generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(preprocess(waveform.tolist()), preprocess(waveform))
@@ -226,9 +228,9 @@ def test_toy_llm_shape_and_prompt():
 
     model = llm()
     assert isinstance(model.model, LlamaForCausalLM)
-    assert model.hidden_size == LLM_CONFIG.hidden_size
-    assert model.model.get_input_embeddings().num_embeddings == LLM_CONFIG.vocab_size
-    assert model.model.config.num_hidden_layers == LLM_CONFIG.num_layers
+    assert model.hidden_size == LLM_CONFIG.shape.hidden_size
+    assert model.model.get_input_embeddings().num_embeddings == LLM_CONFIG.shape.vocab_size
+    assert model.model.config.num_hidden_layers == LLM_CONFIG.shape.num_layers
     assert model.prompt_parts("Say it.") == PromptParts(prefix="", suffix="Say it.")
     ids = torch.tensor([[5, 6, 7]])
     assert torch.equal(model.embed(ids), model.model.get_input_embeddings().weight[ids])
@@ -243,7 +245,9 @@ def test_toy_llm_is_seeded_and_leaves_global_rng_alone():
 
 
 def test_toy_llm_dtype():
-    model = build_toy_llm(LLM_CONFIG.model_copy(update={"dtype": "bf16", "num_layers": 1}))
+    model = build_toy_llm(
+        LLM_CONFIG.model_copy(update={"dtype": "bf16", "shape": LLM_CONFIG.shape.model_copy(update={"num_layers": 1})})
+    )
     assert model.model.get_input_embeddings().weight.dtype == torch.bfloat16
 
 
@@ -325,10 +329,33 @@ def test_tokenizer_bigger_than_the_model_vocabulary_is_rejected():
 def test_toy_llm_config_rejects_too_small_vocab_and_bad_heads():
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="vocab_size"):
-        ToyLLMConfig(vocab_size=100)
-    with pytest.raises(ValidationError, match="not divisible by num_heads"):
-        ToyLLMConfig(hidden_size=30, num_heads=4)
+    with pytest.raises(ValidationError, match=r"shape\.vocab_size\n  Input should be greater than or equal to 259"):
+        ToyLLMConfig(shape={"vocab_size": 100})
+    with pytest.raises(ValidationError, match="toy-llm: hidden_size 30 is not divisible by num_heads 4"):
+        ToyLLMConfig(shape={"hidden_size": 30, "num_heads": 4})
+    with pytest.raises(
+        ValidationError, match=r"toy-llm: 'vocab_size' is now 'shape\.vocab_size' \(see docs/spec\.md\)"
+    ):
+        ToyLLMConfig(vocab_size=320)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"dim": 32}, r"toy-encoder: 'dim' is now 'shape\.hidden_size' \(see docs/spec\.md\)"),
+        (
+            {"n_mels": 8, "heads": 2},
+            r"toy-encoder: 'n_mels' is now 'shape\.num_mel_bins'; 'heads' is now 'shape\.num_heads'",
+        ),
+        ({"layers": 1}, r"toy-encoder: 'layers' is now 'shape\.num_layers'"),
+        ({"shape": {"hidden_size": 30, "num_heads": 4}}, "toy-encoder: hidden_size 30 is not divisible by num_heads 4"),
+    ],
+)
+def test_toy_encoder_config_names_the_new_keys(config, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        ToyEncoderConfig(**config)
 
 
 # ----------------------------------------------------------------------------- asr task

@@ -201,7 +201,7 @@ def small_tmpfs(tmp_path):
 def test_a_really_full_disk_keeps_the_last_checkpoint(small_tmpfs):
     # a bigger encoder: its checkpoints with the optimizer state fill 3 MiB after a few steps
     spec = toy_spec(train={"epochs": 40, "save_every_steps": 1, "keep_last": None})
-    spec["encoder"] |= {"dim": 128}
+    spec["encoder"]["shape"] |= {"hidden_size": 128}
     with pytest.raises((CheckpointError, RunFolderError)) as caught:
         train_synthetic(spec, small_tmpfs / "run", batches=1, batch_size=2)
     assert "no space is left on its device" in str(caught.value)

@@ -367,7 +367,9 @@ class PEFTConformance(ComponentConformance):
         from slam_core.builtin import ToyLLMConfig
         from slam_core.toy import build_toy_llm
 
-        return build_toy_llm(ToyLLMConfig(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=48)).model
+        return build_toy_llm(
+            ToyLLMConfig(shape={"hidden_size": 32, "num_layers": 2, "num_heads": 4, "intermediate_size": 48})
+        ).model
 
     def example_ids(self) -> torch.Tensor:
         return torch.arange(3, 3 + 2 * 7).reshape(2, 7)
