@@ -39,7 +39,7 @@ def test_the_shipped_spec_validates_and_trains_a_random_whisper_into_smollm2_wit
     assert demo.RECIPE_DIR == RECIPE and base == RECIPE
     spec = validate_spec(document)
     assert (spec.encoder.type, spec.encoder.path, spec.encoder.mode) == ("whisper", None, "variable")
-    assert spec.encoder.num_mel_bins == 80
+    assert spec.encoder.architecture().num_mel_bins == 80 and spec.encoder.shape.hidden_size == 256
     assert (spec.projector.type, spec.llm.type, spec.llm.gguf, spec.llm.dtype) == (
         "linear-projector",
         "vicuna",

@@ -45,9 +45,11 @@ def test_the_recipe_validates_as_lip_reading_with_av_hubert_large():
 
 
 def test_slam_inspect_counts_49m_trainable_as_the_paper(capsys):
+    from slam_core.spec import validate_spec
+
     document = yaml.safe_load(RECIPE.read_text())
-    shape, lora, projector = document["llm"]["shape"], document["peft"], document["projector"]
-    hidden, layers = shape["hidden_size"], shape["num_layers"]
+    shape, lora, projector = validate_spec(document).llm.architecture(), document["peft"], document["projector"]
+    hidden, layers = shape.hidden_size, shape.num_layers
     adapters = layers * len(lora["target_modules"]) * lora["r"] * (hidden + hidden)
     assert projector["type"] == "conv1d-projector"
     k, width = projector["k"], projector["hidden_dim"]
