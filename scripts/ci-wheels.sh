@@ -100,9 +100,9 @@ done < "$work/recipes.txt"
 step "a tiny slam train + infer + eval (toy components on the demo corpus)"
 cat > toy.yaml <<'EOF'
 name: ci-toy
-encoder: {type: toy-encoder, n_mels: 8, dim: 16, layers: 1, heads: 2}
+encoder: {type: toy-encoder, shape: {num_mel_bins: 8, hidden_size: 16, num_layers: 1, num_heads: 2}}
 projector: {type: linear-projector, k: 2, hidden_dim: 32}
-llm: {type: toy-llm, hidden_size: 32, num_layers: 2, num_heads: 4, intermediate_size: 64}
+llm: {type: toy-llm, shape: {hidden_size: 32, num_layers: 2, num_heads: 4, intermediate_size: 64}}
 peft: {type: lora, r: 4, alpha: 8, dropout: 0.0}
 task: {type: asr}
 data:
