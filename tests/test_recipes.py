@@ -236,7 +236,11 @@ def test_recipe_spec_validates_and_inspects_with_the_published_trainable_counts(
     assert "valid" in capsys.readouterr().out
     spec = load_spec(SPECS[name])
     assert spec.train.freeze_encoder and spec.train.freeze_llm
-    assert (spec.llm.type, spec.llm.architecture().hidden_size, spec.projector.type) == ("vicuna", 4096, "linear-projector")
+    assert (spec.llm.type, spec.llm.architecture().hidden_size, spec.projector.type) == (
+        "vicuna",
+        4096,
+        "linear-projector",
+    )
     counts = {count.component: count for count in inspect_spec(spec).counts}
     trainable = {component: count.trainable for component, count in counts.items() if count.trainable}
     expected = dict(PUBLISHED[name])
