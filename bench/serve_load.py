@@ -29,9 +29,12 @@ import soundfile
 
 TOY = {
     "name": "toy-asr",
-    "encoder": {"type": "toy-encoder", "n_mels": 8, "dim": 32, "layers": 2, "heads": 2},
+    "encoder": {
+        "type": "toy-encoder",
+        "shape": {"num_mel_bins": 8, "hidden_size": 32, "num_layers": 2, "num_heads": 2},
+    },
     "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 32},
-    "llm": {"type": "toy-llm", "hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128},
+    "llm": {"type": "toy-llm", "shape": {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128}},
     "peft": {"type": "lora", "r": 4, "alpha": 8, "dropout": 0.0},
     "task": {"type": "asr"},
     "data": {"num_workers": 0},

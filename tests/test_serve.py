@@ -24,9 +24,12 @@ from slam_core.runtime.serve.transcriber import Transcriber
 
 SPEC = {
     "name": "tiny-asr",
-    "encoder": {"type": "toy-encoder", "n_mels": 8, "dim": 16, "layers": 1, "heads": 2},
+    "encoder": {
+        "type": "toy-encoder",
+        "shape": {"num_mel_bins": 8, "hidden_size": 16, "num_layers": 1, "num_heads": 2},
+    },
     "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 16},
-    "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 32},
+    "llm": {"type": "toy-llm", "shape": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 32}},
     "peft": {"type": "lora", "r": 2, "alpha": 4, "dropout": 0.0},
     "task": {"type": "asr"},
     "data": {"train_manifest": "clips.jsonl", "test_manifest": "clips.jsonl", "num_workers": 0, "max_duration_s": 2.0},

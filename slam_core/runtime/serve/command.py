@@ -10,7 +10,9 @@ from slam_core.errors import SlamError
 
 def serve_command(parser: argparse.ArgumentParser):
     """Add ``slam serve``'s arguments to ``parser``; return the function that runs it."""
-    parser.add_argument("folder", metavar="RUN", help="run folder (its best, else latest, checkpoint) or a checkpoint folder")
+    parser.add_argument(
+        "folder", metavar="RUN", help="run folder (its best, else latest, checkpoint) or a checkpoint folder"
+    )
     parser.add_argument("--spec", help="the spec to build the model from (default: the run's spec.json)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
