@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 DType = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -147,3 +147,12 @@ def refuse_shape_with_path(component: str, path: str | None, *, key: str = "path
             f"{component}: {key} {path} is a checkpoint, which defines its own shape; drop {names} "
             f"({what} a random-init model) or set {key}: null"
         )
+
+
+class TransformerShape(Shape):
+    """The fields every transformer's ``shape`` has, one name each (null: the ``size`` preset's value)."""
+
+    hidden_size: int | None = Field(None, gt=0, description="transformer width")
+    num_layers: int | None = Field(None, gt=0)
+    num_heads: int | None = Field(None, gt=0)
+    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")

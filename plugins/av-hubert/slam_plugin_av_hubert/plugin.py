@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from slam_core.configs import DType, Layer, Shape, layer_index, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, Layer, TransformerShape, layer_index, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_av_hubert.presets import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, PRESETS
@@ -52,7 +52,7 @@ class AVHubertArchitecture(BaseModel):
 ARCHITECTURE_FIELDS = frozenset(AVHubertArchitecture.model_fields)
 
 
-class AVHubertShape(Shape):
+class AVHubertShape(TransformerShape):
     """Overrides of the ``size`` preset (null: the preset's value): random init, or a ``.safetensors`` file."""
 
     component = "av-hubert"
@@ -64,10 +64,6 @@ class AVHubertShape(Shape):
         "conv_pos_kernel": "conv_pos",
         "activation": "activation_fn",
     }
-    num_layers: int | None = Field(None, gt=0)
-    hidden_size: int | None = Field(None, gt=0, description="transformer width = the encoder's output_dim")
-    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")
-    num_heads: int | None = Field(None, gt=0)
     layer_norm_first: bool | None = Field(None, description="pre-LN layers, final LayerNorm after the last layer")
     conv_pos_kernel: int | None = Field(None, gt=0, description="kernel of the convolutional position embedding")
     conv_pos_groups: int | None = Field(None, gt=0)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from slam_core.configs import DType, Shape, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, TransformerShape, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 
@@ -68,7 +68,7 @@ class BeatsArchitecture(BaseModel):
 ARCHITECTURE_FIELDS = frozenset(BeatsArchitecture.model_fields)
 
 
-class BeatsShape(Shape):
+class BeatsShape(TransformerShape):
     """Overrides of the ``size`` preset for a random-init encoder (null: the preset's value)."""
 
     component = "beats"
@@ -85,10 +85,6 @@ class BeatsShape(Shape):
     patch_size: int | None = Field(None, gt=0, le=128, description="side of the square fbank patches")
     patch_embed_dim: int | None = Field(None, gt=0, description="patch embedding width")
     conv_bias: bool | None = Field(None, description="bias in the patch embedding convolution")
-    hidden_size: int | None = Field(None, gt=0, description="transformer width = the encoder's output_dim")
-    num_layers: int | None = Field(None, gt=0)
-    num_heads: int | None = Field(None, gt=0)
-    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")
     activation: Activation | None = None
     layer_norm_first: bool | None = Field(None, description="pre-LN layers (BEATs: post-LN + deep norm)")
     deep_norm: bool | None = Field(None, description="DeepNorm residual scaling (2·layers)^(1/4)")

@@ -6,13 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slam_core.configs import DType, MixedLayer, Shape, layer_index, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, MixedLayer, TransformerShape, layer_index, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_mert.presets import preset_fields
 
 
-class MERTShape(Shape):
+class MERTShape(TransformerShape):
     """Overrides of the ``size`` preset for a random-init encoder (null: the preset's value).
 
     Shared meanings use the names every plugin's ``shape`` uses; the rest are ``config.json`` names.
@@ -27,10 +27,6 @@ class MERTShape(Shape):
         "conv_pos_kernel": "num_conv_pos_embeddings",
         "conv_pos_groups": "num_conv_pos_embedding_groups",
     }
-    hidden_size: int | None = Field(None, gt=0, description="transformer width = the encoder's output_dim")
-    num_layers: int | None = Field(None, gt=0)
-    num_heads: int | None = Field(None, gt=0)
-    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")
     layer_norm_first: bool | None = Field(None, description="pre-LN layers (330m), final LayerNorm after the last")
     activation: str | None = Field(None, description="transformer activation (gelu)")
     conv_pos_kernel: int | None = Field(None, gt=0, description="kernel of the convolutional position embedding")

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slam_core.configs import DType, Shape, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, TransformerShape, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 
@@ -54,7 +54,7 @@ class LlamaArchitecture(BaseModel):
         return self
 
 
-class VicunaShape(Shape):
+class VicunaShape(TransformerShape):
     """Overrides of the ``size`` preset for an empty shell (null: the preset's value)."""
 
     component = "vicuna"
@@ -63,11 +63,7 @@ class VicunaShape(Shape):
         "num_heads": "num_attention_heads",
         "num_kv_heads": "num_key_value_heads",
     }
-    hidden_size: int | None = Field(None, gt=0)
-    num_layers: int | None = Field(None, gt=0)
-    num_heads: int | None = Field(None, gt=0)
     num_kv_heads: int | None = Field(None, gt=0, description="grouped-query attention; null: the preset's")
-    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")
     vocab_size: int | None = Field(None, gt=0)
     max_position_embeddings: int | None = Field(None, gt=0)
     tie_word_embeddings: bool | None = None

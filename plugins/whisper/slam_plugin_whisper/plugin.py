@@ -6,13 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slam_core.configs import DType, Shape, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, TransformerShape, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_whisper.presets import PRESETS, SizeName, WhisperDims
 
 
-class WhisperShape(Shape):
+class WhisperShape(TransformerShape):
     """Overrides of the ``size`` preset for a random-init encoder (null: the preset's value)."""
 
     component = "whisper"
@@ -23,10 +23,6 @@ class WhisperShape(Shape):
         "intermediate_size": "encoder_ffn_dim",
         "max_position_embeddings": "max_source_positions",
     }
-    hidden_size: int | None = Field(None, gt=0, description="transformer width = the encoder's output_dim")
-    num_layers: int | None = Field(None, gt=0)
-    num_heads: int | None = Field(None, gt=0)
-    intermediate_size: int | None = Field(None, gt=0, description="feed-forward width")
     num_mel_bins: Literal[80, 128] | None = None
     max_position_embeddings: int | None = Field(
         None, gt=0, description="output frames per window; the window is 2x this many mel frames (1500 = 30 s)"

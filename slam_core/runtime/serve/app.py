@@ -61,18 +61,7 @@ def create_app(transcriber: Transcriber, settings: ServeSettings):
     app = FastAPI(title="slam serve", lifespan=lifespan)
     started = time.time()
 
-    @app.exception_handler(RequestError)
-    async def refuse(_request, exc: RequestError):
-        headers = {"Retry-After": "1"} if exc.status == 503 else None
-        body = {"error": {"message": str(exc), "type": exc.kind, "param": exc.param, "code": None}}
-        return JSONResponse(body, status_code=exc.status, headers=headers)
-
-    @app.middleware("http")
-    async def bound_upload(request: Request, call_next):
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes + 2**16:
-            return await refuse(request, _too_large(int(declared), settings))
-        return await call_next(request)
+    _refuse_as_openai_does(app, settings)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -108,6 +97,24 @@ def create_app(transcriber: Transcriber, settings: ServeSettings):
         return {"text": text}
 
     return app
+
+
+def _refuse_as_openai_does(app: FastAPI, settings: ServeSettings) -> None:
+    """Answer a :class:`RequestError` in the OpenAI API's error shape; refuse a declared oversize upload
+    before its body is read."""
+
+    @app.exception_handler(RequestError)
+    async def refuse(_request, exc: RequestError):
+        headers = {"Retry-After": "1"} if exc.status == 503 else None
+        body = {"error": {"message": str(exc), "type": exc.kind, "param": exc.param, "code": None}}
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.middleware("http")
+    async def bound_upload(request: Request, call_next):
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > settings.max_upload_bytes + 2**16:
+            return await refuse(request, _too_large(int(declared), settings))
+        return await call_next(request)
 
 
 def check_options(response_format: str, temperature: float | None) -> None:
