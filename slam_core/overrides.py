@@ -43,3 +43,8 @@ def apply_overrides(document: dict[str, Any], overrides: Iterable[str]) -> dict[
             node = child
         node[keys[-1]] = value
     return result
+
+
+def override_keys(overrides: Iterable[str]) -> list[str]:
+    """The dotted field each override sets: ``["train.lr=3e-4"]`` → ``["train.lr"]``."""
+    return [".".join(parse_override(text)[0]) for text in overrides]

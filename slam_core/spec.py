@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from slam_core import plugins
+from slam_core.configs import InputPath
 from slam_core.errors import SpecError
 
 #: Component sections of a spec and the component kind each holds.
@@ -43,9 +45,9 @@ class DataSpec(_Section):
     beside ``max_batch_seconds`` means no count cap.
     """
 
-    train_manifest: str | None = None
-    valid_manifest: str | None = None
-    test_manifest: str | None = None
+    train_manifest: InputPath | None = None
+    valid_manifest: InputPath | None = None
+    test_manifest: InputPath | None = None
     batch_size: int | None = Field(4, gt=0, description="samples per batch (a cap beside max_batch_seconds)")
     max_batch_seconds: float | None = Field(
         None, gt=0, description="padded audio seconds per batch: batch size × longest sample"
@@ -217,10 +219,35 @@ def validate_spec(data: Any, registry: plugins.Registry | None = None, source: s
         raise SpecError(_describe_validation_errors(exc, data), source) from None
 
 
-def load_spec(path: str | Path, registry: plugins.Registry | None = None) -> PipelineSpec:
-    """Read a YAML (``.yaml``/``.yml``) or JSON spec file and validate it."""
+def load_spec(
+    path: str | Path, registry: plugins.Registry | None = None, overrides: Sequence[str] = ()
+) -> PipelineSpec:
+    """Read a YAML (``.yaml``/``.yml``) or JSON spec file, apply ``--set``-style ``overrides``, validate it.
+
+    Its input paths come back absolute: relative ones written in the file start from the file's
+    folder, those given in ``overrides`` from the working directory (:mod:`slam_core.spec_paths`).
+    Whether they exist is checked apart (:func:`slam_core.spec_paths.check_input_paths`).
+    """
+    return validate_spec(resolved_spec_document(path, registry, overrides), registry, source=str(path))
+
+
+def resolved_spec_document(
+    path: str | Path, registry: plugins.Registry | None = None, overrides: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The spec file's document, ``overrides`` applied and its input paths made absolute (see :func:`load_spec`).
+
+    It is validated on the way (a :class:`SpecError` lists every problem); the result is a plain
+    mapping, for a caller that edits it further (the demo) before :func:`validate_spec`.
+    """
+    from slam_core.overrides import apply_overrides, override_keys
+    from slam_core.spec_paths import resolve_document_paths
+
     path = Path(path)
-    return validate_spec(read_spec_document(path), registry, source=str(path))
+    document = read_spec_document(path)
+    if isinstance(document, dict) and overrides:
+        document = apply_overrides(document, overrides)
+    spec = validate_spec(document, registry, source=str(path))
+    return resolve_document_paths(document, spec, path.parent, from_cwd=override_keys(overrides))
 
 
 def read_spec_document(path: Path) -> Any:

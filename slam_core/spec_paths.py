@@ -1,16 +1,18 @@
-"""The paths a spec names: found by their type, resolved against the spec file's folder, checked.
+"""The input paths a spec names: found by their type, resolved against the spec file's folder, checked.
 
-Config fields typed :data:`~slam_core.configs.InputPath` (a file or folder that is read) or
-:data:`~slam_core.configs.OutputPath` (a folder that is written) are found in a validated spec,
-core sections and plugin configs alike, by :func:`path_fields`: it walks nested models and
-the optional values, unions, lists, tuples and mappings around them, without knowing any plugin.
+Config fields typed :data:`~slam_core.configs.InputPath` (a file or folder that is read: a
+manifest, a checkpoint, a word list) are found in a validated spec, core sections and plugin
+configs alike, by :func:`path_fields`: it walks nested models and the optional values, unions,
+lists, tuples and mappings around them, without knowing any plugin.
 
 The rules (docs/spec.md, "Paths"):
 
-- a relative path written in a spec file resolves against the folder of that file, as compose
-  files and tox configs do; ``~`` is expanded (:func:`resolve_document_paths`);
-- a value given with ``--set`` resolves against the working directory, and so does a default
-  the spec leaves unset (``train.output_dir: runs/default``);
+- a relative input path written in a spec file resolves against the folder of that file, as
+  compose files and tox configs do; ``~`` is expanded (:func:`resolve_document_paths`);
+- a value given with ``--set`` resolves against the working directory;
+- folders that are written (``train.output_dir``, ``train.encoder_cache_dir``) are plain strings,
+  relative to the working directory: a run goes where the command runs, never into the folder of
+  a shipped spec;
 - :func:`check_input_paths` reports every input path that does not exist, in one
   :class:`~slam_core.errors.SpecError`.
 
@@ -30,13 +32,13 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from slam_core.configs import INPUT_PATH_MARKER, OUTPUT_PATH_MARKER
+from slam_core.configs import INPUT_PATH_MARKER
 from slam_core.errors import SpecError
 
 #: The last line of a missing-paths error.
 CHECK_HINT = (
-    "relative paths in a spec file are relative to its folder, --set values to the working directory; "
-    "`slam spec validate --no-check-paths` skips this check (a spec meant for another machine)"
+    "(relative paths in a spec file start from its folder, --set values from the working directory; "
+    "`slam spec validate --no-check-paths` skips this check, for a spec meant for another machine)"
 )
 _UNIONS = (Union, types.UnionType)
 _SEQUENCES = (list, tuple, set, frozenset)
@@ -44,24 +46,16 @@ _SEQUENCES = (list, tuple, set, frozenset)
 
 @dataclass(frozen=True)
 class PathField:
-    """One path a spec names: its dotted ``field`` (``fusion.branches.0.encoder.path``) and value."""
+    """One input path a spec names: its dotted ``field`` (``fusion.branches.0.encoder.path``) and value."""
 
     field: str
     value: str
-    output: bool = False  # an OutputPath (written) rather than an InputPath (read)
 
 
 def path_fields(model: BaseModel) -> Iterator[PathField]:
-    """Every :data:`InputPath` / :data:`OutputPath` value set in ``model`` and the models inside it."""
+    """Every :data:`~slam_core.configs.InputPath` value set in ``model`` and the models inside it."""
     for name, info in type(model).model_fields.items():
         yield from _walk(_field_annotation(info), getattr(model, name), name)
-
-
-def input_paths(model: BaseModel) -> Iterator[tuple[str, str]]:
-    """``(dotted field, path)`` for each :data:`InputPath` value in ``model``."""
-    for found in path_fields(model):
-        if not found.output:
-            yield found.field, found.value
 
 
 def _field_annotation(info: FieldInfo) -> Any:
@@ -74,13 +68,12 @@ def _walk(annotation: Any, value: Any, where: str) -> Iterator[PathField]:
         return
     if isinstance(value, BaseModel):  # whichever union member it is, its own fields say
         for found in path_fields(value):
-            yield PathField(f"{where}.{found.field}", found.value, found.output)
+            yield PathField(f"{where}.{found.field}", found.value)
         return
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Annotated:
-        markers = set(annotation.__metadata__) & {INPUT_PATH_MARKER, OUTPUT_PATH_MARKER}
-        if markers and isinstance(value, str):
-            yield PathField(where, value, OUTPUT_PATH_MARKER in markers)
+        if INPUT_PATH_MARKER in annotation.__metadata__ and isinstance(value, str):
+            yield PathField(where, value)
         else:
             yield from _walk(args[0], value, where)
     elif origin in _UNIONS:
@@ -152,17 +145,30 @@ def _replace(node: Any, parts: list[str], value: str) -> None:
             node = node[key]
 
 
-def missing_inputs(spec: BaseModel) -> list[str]:
-    """One line per input path of ``spec`` that does not exist: the field and the path as resolved."""
+def missing_inputs(spec: BaseModel, skip: Iterable[str] = ()) -> list[str]:
+    """One line per input path of ``spec`` that does not exist (fields in ``skip`` aside): field and path."""
+    skipped = set(skip)
     return [
-        f"{field}: no such file or folder: {resolved}"
-        for field, value in input_paths(spec)
-        if not os.path.exists(resolved := os.path.abspath(os.path.expanduser(value)))
+        f"{found.field}: no such file or folder: {resolved}"
+        for found in path_fields(spec)
+        if found.field not in skipped
+        and not os.path.exists(resolved := os.path.abspath(os.path.expanduser(found.value)))
     ]
 
 
-def check_input_paths(spec: BaseModel, source: str | None = None) -> None:
-    """Raise one :class:`SpecError` listing every input path of ``spec`` that does not exist."""
-    problems = missing_inputs(spec)
+def check_input_paths(spec: BaseModel, source: str | None = None, skip: Iterable[str] = ()) -> None:
+    """Raise one :class:`SpecError` listing every input path of ``spec`` that does not exist.
+
+    ``skip`` names dotted fields a command does not read (``slam train`` reads no ``data.test_manifest``).
+    """
+    problems = missing_inputs(spec, skip)
     if problems:
-        raise SpecError([*problems, CHECK_HINT], source)
+        raise MissingPathsError(problems, source)
+
+
+class MissingPathsError(SpecError):
+    """Input paths of a spec that do not exist: ``problems`` holds one ``field: ... path`` line each."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        super().__init__(problems, source)
+        self.args = (f"{self.args[0]}\n{CHECK_HINT}",)

@@ -66,21 +66,13 @@ class DemoError(SlamError, ValueError):
 def load_demo_spec(spec_path: str | Path | None = None, overrides: Sequence[str] = ()) -> tuple[dict, Path]:
     """The demo spec document (with ``--set``-style overrides) and the folder its relative paths start from.
 
-    Relative manifest paths in the spec are relative to the spec file's folder; they are made
-    absolute here, so the document runs from any working directory.
+    Its input paths come back absolute (relative ones in the spec start from the spec file's
+    folder, ``overrides`` from the working directory), so the document runs from any working directory.
     """
-    from slam_core.overrides import apply_overrides
-    from slam_core.spec import read_spec_document
+    from slam_core.spec import resolved_spec_document
 
     spec_path = Path(spec_path) if spec_path is not None else RECIPE_DIR / "spec.yaml"
-    document = apply_overrides(read_spec_document(spec_path), overrides)
-    base = spec_path.resolve().parent
-    data = document.setdefault("data", {})
-    for split in ("train", "valid", "test"):
-        name = f"{split}_manifest"
-        if data.get(name) and not Path(data[name]).is_absolute():
-            data[name] = str(base / data[name])
-    return document, base
+    return resolved_spec_document(spec_path, overrides=overrides), spec_path.resolve().parent
 
 
 def with_encoder_checkpoint(document: dict, directory: Path, registry=None) -> dict:

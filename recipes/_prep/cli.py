@@ -14,24 +14,27 @@ def base_parser(script: str, description: str, default_output: str | None = None
     """A parser named ``<recipe folder>/prepare_data.py`` after ``script`` (the caller's ``__file__``;
     a copy made by ``slam recipes copy vsr my-vsr`` is ``my-vsr/prepare_data.py``).
 
-    It shows ``description`` as written, and has ``--output-dir`` when ``default_output`` is given.
+    It shows ``description`` as written, and has ``--output-dir`` when ``default_output`` is given
+    (relative to the recipe's folder: see :func:`add_output_dir`).
     """
     prog = f"{Path(script).parent.name}/{Path(script).name}"
     parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     if default_output is not None:
-        add_output_dir(parser, default_output)
+        add_output_dir(parser, script, default_output)
     return parser
 
 
-def add_output_dir(parser: argparse.ArgumentParser, default: str) -> None:
-    """``--output-dir``: where the manifests go."""
+def add_output_dir(parser: argparse.ArgumentParser, script: str, default: str) -> None:
+    """``--output-dir``: where the manifests go; by default ``default`` inside the folder of ``script``
+    (the recipe's), where the relative manifest paths of the recipe's spec point."""
+    folder = Path(script).resolve().parent
     parser.add_argument(
         "--output-dir",
         type=Path,
-        default=Path(default),
-        help=f"folder for the jsonl manifests (default: {default}, relative to the current folder)",
+        default=folder / default,
+        help=f"folder for the jsonl manifests (default: {default} in {folder}, where the spec's manifests are)",
     )
 
 

@@ -138,11 +138,11 @@ def build_parser():
     audiocaps.add_argument(
         "--audio-dir", type=Path, required=True, help="downloaded clips (optionally in split folders)"
     )
-    add_output_dir(audiocaps, "data/aac-audiocaps")
+    add_output_dir(audiocaps, __file__, "data/aac-audiocaps")
     audiocaps.set_defaults(prepare=prepare_audiocaps)
     clotho = datasets.add_parser("clotho", help="Clotho v2.1 captions + audio folders")
     clotho.add_argument("--root", type=Path, required=True, help="folder with clotho_captions_*.csv and the audio")
-    add_output_dir(clotho, "data/aac-clotho")
+    add_output_dir(clotho, __file__, "data/aac-clotho")
     clotho.set_defaults(prepare=prepare_clotho)
     return parser
 

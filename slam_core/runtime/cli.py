@@ -78,8 +78,11 @@ def _shadowed_message(command: plugins.RegisteredCommand) -> str:
 
 def cmd_spec_validate(args: argparse.Namespace) -> int:
     from slam_core.spec import COMPONENT_SECTIONS, load_spec
+    from slam_core.spec_paths import check_input_paths
 
     spec = load_spec(args.file)
+    if args.check_paths:
+        check_input_paths(spec, source=args.file)
     chosen = ", ".join(
         f"{section}={getattr(spec, section).type}"
         for section in COMPONENT_SECTIONS
@@ -96,24 +99,24 @@ def cmd_spec_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace):
-    """The spec of ``args.spec`` with ``--set`` overrides applied, validated."""
-    from pathlib import Path
+def _load(args: argparse.Namespace, check_paths: bool = False, unread: Collection[str] = ()):
+    """The spec of ``args.spec`` with ``--set`` overrides applied, validated, its input paths absolute.
 
-    from slam_core.overrides import apply_overrides
-    from slam_core.spec import read_spec_document, validate_spec
+    With ``check_paths`` every input path but the dotted fields in ``unread`` must exist.
+    """
+    from slam_core.spec import load_spec
+    from slam_core.spec_paths import check_input_paths
 
-    path = Path(args.spec)
-    document = read_spec_document(path)
-    if isinstance(document, dict):
-        document = apply_overrides(document, args.set)
-    return validate_spec(document, source=str(path))
+    spec = load_spec(args.spec, overrides=args.set)
+    if check_paths:
+        check_input_paths(spec, source=args.spec, skip=unread)
+    return spec
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from slam_core.runtime.train import train
 
-    spec = _load(args)
+    spec = _load(args, check_paths=True, unread=["data.test_manifest"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     resume = args.resume if args.resume is not None else not args.fresh
     result = train(spec, run_dir=args.run_dir, resume=resume, score=args.score)
@@ -128,7 +131,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_infer(args: argparse.Namespace) -> int:
     from slam_core.runtime.infer.decode import decode
 
-    spec = _load(args)
+    unread = ["data.train_manifest", "data.valid_manifest"] + (["data.test_manifest"] if args.manifest else [])
+    spec = _load(args, check_paths=True, unread=unread)
     output = decode(spec, args.output, checkpoint=args.checkpoint, manifest=args.manifest)
     print(f"slam infer: hypotheses written to {output}")
     return 0
@@ -207,6 +211,12 @@ def _add_builtin_commands(commands) -> None:
     spec_commands = spec.add_subparsers(dest="spec_command", required=True, metavar="SUBCOMMAND")
     validate = spec_commands.add_parser("validate", help="validate a YAML/JSON pipeline spec")
     validate.add_argument("file")
+    validate.add_argument(
+        "--no-check-paths",
+        dest="check_paths",
+        action="store_false",
+        help="do not check that the files and folders the spec reads exist (a spec meant for another machine)",
+    )
     validate.set_defaults(run=cmd_spec_validate)
     schema = spec_commands.add_parser("schema", help="print the JSON schema for the installed plugins")
     schema.set_defaults(run=cmd_spec_schema)

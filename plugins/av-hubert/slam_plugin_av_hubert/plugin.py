@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from slam_core.configs import DType, Layer, TransformerShape, layer_index, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, InputPath, Layer, TransformerShape, layer_index, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_av_hubert.presets import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, PRESETS
@@ -95,7 +95,7 @@ class AVHubertConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["av-hubert"] = "av-hubert"
-    path: str | None = Field(
+    path: InputPath | None = Field(
         None,
         description="a released fairseq checkpoint (.pt: pretrained AVHubertModel, or fine-tuned AVHubertSeq2Seq / "
         "AVHubertCtc) or a .safetensors state dict; null = random init from `size`",

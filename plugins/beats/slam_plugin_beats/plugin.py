@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from slam_core.configs import DType, TransformerShape, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, InputPath, TransformerShape, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 
@@ -109,7 +109,9 @@ class BeatsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: Literal["beats"] = "beats"
-    path: str | None = Field(None, description="a released BEATs .pt checkpoint ({'cfg', 'model'}); null = random init")
+    path: InputPath | None = Field(
+        None, description="a released BEATs .pt checkpoint ({'cfg', 'model'}); null = random init"
+    )
     size: Literal["base"] | None = Field(None, description="preset for random init (null: base)")
     shape: BeatsShape | None = Field(None, description="random init: fields replacing the preset's")
     dtype: DType = Field("auto", description="weights dtype; auto = bf16 with CUDA, else fp32")

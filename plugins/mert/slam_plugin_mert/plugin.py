@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slam_core.configs import DType, MixedLayer, TransformerShape, layer_index, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, InputPath, MixedLayer, TransformerShape, layer_index, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_mert.presets import preset_fields
@@ -55,7 +55,7 @@ class MERTEncoderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["mert"] = "mert"
-    path: str | None = Field(
+    path: InputPath | None = Field(
         None,
         description="Hugging Face checkpoint folder as released on the hub (config.json, pytorch_model.bin or "
         "model.safetensors, preprocessor_config.json); null = random init from `size` and `shape`",

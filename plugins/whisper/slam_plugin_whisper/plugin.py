@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slam_core.configs import DType, TransformerShape, refuse_shape_with_path, renamed_keys
+from slam_core.configs import DType, InputPath, TransformerShape, refuse_shape_with_path, renamed_keys
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_whisper.presets import PRESETS, SizeName, WhisperDims
@@ -34,7 +34,7 @@ class WhisperEncoderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["whisper"] = "whisper"
-    path: str | None = Field(
+    path: InputPath | None = Field(
         None,
         description="Hugging Face Whisper directory or OpenAI-format .pt file; null = random init from the shape",
     )

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from slam_core.configs import InputPath
 from slam_core.runtime.tasks.labels import LabelSet
 from slam_core.runtime.tasks.prompts import prompt_field
 
@@ -76,7 +77,7 @@ class BiasingFilterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     drop_common_words: bool = Field(True, description="ignore hypothesis words in the common-words list")
-    common_words: str | None = Field(
+    common_words: InputPath | None = Field(
         None, description="common-words file, one word per line; null: the built-in list (SCOWL size 10)"
     )
     ngram: int = Field(2, ge=1, le=8, description="character n-gram size of the candidate index")
