@@ -151,7 +151,7 @@ def enable_checkpointing(model: nn.Module) -> None:
 
 def build_vicuna(config: VicunaConfig) -> VicunaLLM:
     """Factory of the ``vicuna`` component (see :mod:`slam_plugin_vicuna.loading` for the sources)."""
-    source = loading.ModelSource.of(config)
+    source = loading.cached_gguf(loading.ModelSource.of(config))
     hf_config = loading.hf_config(source, config.architecture() if config.is_shell() else None)
     if not loading.on_meta_device():
         loading.require_weights(source)

@@ -1,13 +1,15 @@
 """Build the transformers config, model and tokenizer that a :class:`VicunaConfig` names.
 
 Three sources: a Hugging Face directory (safetensors; pickled ``.bin`` only through
-``torch.load(weights_only=True)``), a GGUF file (transformers dequantizes it), or a shape.
+``torch.load(weights_only=True)``), a GGUF file (transformers dequantizes it, once: the result
+is cached as a directory, see :mod:`slam_plugin_vicuna.gguf_cache`), or a shape.
 Under ``with torch.device("meta")`` (``slam inspect``) the model is an empty shell built from
 the config alone: no weight file is opened.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import struct
 from dataclasses import dataclass
@@ -18,11 +20,12 @@ import torch
 from torch import nn
 
 from slam_core.errors import CheckpointError
-from slam_plugin_vicuna import sources
+from slam_plugin_vicuna import gguf_cache, sources
 from slam_plugin_vicuna.plugin import SMOLLM2, LlamaArchitecture, VicunaConfig
 
 #: ``tokenizer_source`` of the byte-level tokenizer a shell without tokenizer files gets.
 STAND_IN_TOKENIZER = "byte-level stand-in tokenizer (the shell has none of its own)"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,40 @@ class ModelSource:
             return cls("dir", directory, str(directory))
         gguf = sources.gguf_file(config.gguf or SMOLLM2)
         return cls("gguf", gguf, str(gguf))
+
+
+def cached_gguf(source: ModelSource) -> ModelSource:
+    """A GGUF source as the cached directory of its conversion (built on first use); other sources as they are.
+
+    The label stays the GGUF file's, so messages name the file the spec names. On the meta
+    device nothing is converted; a cache folder that cannot be written means loading the GGUF itself.
+    """
+    if source.kind != "gguf" or on_meta_device():
+        return source
+    try:
+        entry = gguf_cache.converted(source.location, lambda folder: _convert_gguf(source, folder))
+    except OSError as exc:
+        log.warning("vicuna: cannot cache the conversion of %s (%s); loading the GGUF itself", source.label, exc)
+        return source
+    return ModelSource("dir", entry, source.label)
+
+
+def _convert_gguf(source: ModelSource, folder: Path) -> None:
+    """De-quantise the GGUF of ``source`` (fp32) and save it, with its tokenizer, as a Hugging Face directory."""
+    from transformers import AutoModelForCausalLM, GgufConfig
+
+    model = AutoModelForCausalLM.from_pretrained(
+        source.location.parent,
+        gguf_file=source.location.name,
+        config=hf_config(source),  # a Llama-family model, or a CheckpointError naming the file
+        dtype=torch.float32,
+        quantization_config=GgufConfig(dequantize=True),  # plain tensors, whatever kernels are installed
+    )
+    model.hf_quantizer = None  # the weights are plain tensors now: saved as any model's
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(folder)
+    _gguf_tokenizer(source.location)[0].save_pretrained(folder)
 
 
 def on_meta_device() -> bool:
@@ -143,7 +180,7 @@ def load_tokenizer(config: VicunaConfig, source: ModelSource) -> tuple[Any, str]
     if source.kind == "gguf":
         return _gguf_tokenizer(source.location)
     if source.kind == "dir" and sources.has_tokenizer(source.location):
-        return _directory_tokenizer(source.location)
+        return _directory_tokenizer(source.location)[0], source.label
     if source.kind == "shape" or on_meta_device():
         from slam_core.hf_llm import byte_tokenizer
 

@@ -53,3 +53,51 @@ def save_checkpoint(directory: Path, model=None, tokenizer=None) -> Path:
     (model if model is not None else tiny_model()).save_pretrained(directory)
     (tokenizer if tokenizer is not None else tiny_tokenizer()).save_pretrained(directory)
     return directory
+
+
+def save_gguf(path: Path, seed: int = 0, hidden: int = 32, layers: int = 2, heads: int = 4, kv_heads: int = 2) -> Path:
+    """A tiny Llama GGUF (F32 tensors, a byte-level BPE tokenizer of 258 tokens) written with the gguf package.
+
+    transformers reads it as it reads any GGUF: de-quantising each tensor, converting the tokenizer.
+    """
+    import gguf
+    import numpy as np
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    tokens = [*bytes_to_unicode().values(), "ab", "<|endoftext|>"]
+    inter, head, vocab = 2 * hidden, hidden // heads, len(tokens)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(128)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(inter)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_dimension_count(head)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(vocab)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([1] * (vocab - 1) + [3])  # the last one is a control token
+    writer.add_token_merges(["a b"])
+    writer.add_bos_token_id(vocab - 1)
+    writer.add_eos_token_id(vocab - 1)
+    rng = np.random.default_rng(seed)
+    shapes = {"token_embd.weight": (vocab, hidden), "output.weight": (vocab, hidden), "output_norm.weight": (hidden,)}
+    for i in range(layers):
+        shapes |= {f"blk.{i}.attn_norm.weight": (hidden,), f"blk.{i}.ffn_norm.weight": (hidden,)}
+        shapes |= {f"blk.{i}.attn_q.weight": (hidden, hidden), f"blk.{i}.attn_output.weight": (hidden, hidden)}
+        shapes |= {
+            f"blk.{i}.attn_k.weight": (kv_heads * head, hidden),
+            f"blk.{i}.attn_v.weight": (kv_heads * head, hidden),
+        }
+        shapes |= {f"blk.{i}.ffn_gate.weight": (inter, hidden), f"blk.{i}.ffn_up.weight": (inter, hidden)}
+        shapes |= {f"blk.{i}.ffn_down.weight": (hidden, inter)}
+    for name, shape in shapes.items():
+        values = np.ones(shape) if len(shape) == 1 else rng.standard_normal(shape) * 0.1
+        writer.add_tensor(name, values.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
