@@ -58,10 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _spec_file(args: argparse.Namespace):
-    from slam_core.overrides import apply_overrides
-    from slam_core.spec import read_spec_document, validate_spec
+    """``--spec`` with ``--set`` applied; its relative paths start from its folder (docs/spec.md, Paths)."""
+    from slam_core.spec import load_spec
 
-    document = read_spec_document(Path(args.spec))
-    if isinstance(document, dict):
-        document = apply_overrides(document, args.set)
-    return validate_spec(document, source=args.spec)
+    return load_spec(args.spec, overrides=args.set)
