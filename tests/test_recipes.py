@@ -195,13 +195,17 @@ def prepared(tmp_path_factory):
     fake_clotho(raw / "clotho")
     fake_gtzan(raw / "gtzan")
     fake_covost(raw / "covost")
+    data = root / "data"  # not the default (the recipe's own folder, where its spec points)
     runs = [
         ("contextual-asr", "--librispeech", raw / "LibriSpeech", "--biasing-dir", raw / "is21_deep_bias",
-         "--train-splits", "train-clean-100", "--test-splits", "test-clean", "--biasing-sizes", "100", "1000"),
-        ("aac", "audiocaps", "--csv-dir", raw / "audiocaps", "--audio-dir", raw / "audiocaps" / "audio"),
-        ("aac", "clotho", "--root", raw / "clotho"),
-        ("mc-gtzan", "--root", raw / "gtzan"),
-        ("st", "--covost-dir", raw / "covost", "--clips-dir", raw / "covost" / "cv" / "clips"),
+         "--train-splits", "train-clean-100", "--test-splits", "test-clean", "--biasing-sizes", "100", "1000",
+         "--output-dir", data / "contextual-asr"),
+        ("aac", "audiocaps", "--csv-dir", raw / "audiocaps", "--audio-dir", raw / "audiocaps" / "audio",
+         "--output-dir", data / "aac-audiocaps"),
+        ("aac", "clotho", "--root", raw / "clotho", "--output-dir", data / "aac-clotho"),
+        ("mc-gtzan", "--root", raw / "gtzan", "--output-dir", data / "mc-gtzan"),
+        ("st", "--covost-dir", raw / "covost", "--clips-dir", raw / "covost" / "cv" / "clips",
+         "--output-dir", data / "st-covost2"),
     ]  # fmt: skip
     cwd = Path.cwd()
     os.chdir(root)
@@ -211,6 +215,26 @@ def prepared(tmp_path_factory):
     finally:
         os.chdir(cwd)
     return {"root": root, "librispeech": libri}
+
+
+#: The arguments each prepare_data.py requires (values unused: only the parser runs).
+REQUIRED_ARGS = {
+    "contextual-asr": ("contextual-asr", "--librispeech", "l", "--biasing-dir", "b"),
+    "aac-audiocaps": ("aac", "audiocaps", "--csv-dir", "c", "--audio-dir", "a"),
+    "aac-clotho": ("aac", "clotho", "--root", "r"),
+    "mc-gtzan": ("mc-gtzan", "--root", "r"),
+    "st": ("st", "--covost-dir", "c", "--clips-dir", "c"),
+}
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_prepare_data_writes_by_default_where_the_spec_points(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # from any folder: the spec's paths start from its own folder
+    recipe, *argv = REQUIRED_ARGS[name]
+    default = load_prepare(recipe).build_parser().parse_args(argv).output_dir
+    manifests = load_spec(SPECS[name]).data
+    for split in ("train", "valid", "test"):
+        assert Path(getattr(manifests, f"{split}_manifest")).parent == default
 
 
 # --- specs --------------------------------------------------------------------------------------------
