@@ -6,7 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from slam_core.configs import DType, InputPath, Layer, TransformerShape, layer_index, refuse_shape_with_path, renamed_keys
+from slam_core.configs import (
+    DType,
+    InputPath,
+    Layer,
+    TransformerShape,
+    layer_index,
+    refuse_shape_with_path,
+    renamed_keys,
+)
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 from slam_plugin_av_hubert.presets import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, PRESETS
