@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pluggy
 
-from slam_core.records import CommandSpec, ComponentSpec
+from slam_core.records import CommandSpec, ComponentSpec, MetricSpec
 
 PROJECT_NAME = "slam"
 
@@ -40,7 +40,7 @@ def slam_encoders() -> list[ComponentSpec]:
         from typing import Literal
         from pydantic import BaseModel, ConfigDict
         from slam_core.hookspecs import hookimpl
-        from slam_core.records import CommandSpec, ComponentSpec
+        from slam_core.records import CommandSpec, ComponentSpec, MetricSpec
 
         class MyEncoderConfig(BaseModel):
             model_config = ConfigDict(extra="forbid")
@@ -150,6 +150,25 @@ def slam_commands() -> list[CommandSpec]:
             return run
     """
 
+
+@hookspec
+def slam_metrics() -> list[MetricSpec]:
+    """Declare metrics by name, so that a task head's ``metrics`` can be checked without scoring.
+
+    slam-core declares its scorers (``wer``, ``bleu``, ``cider_d``, ...) this way. Each record's
+    ``implementation`` is imported only when a score is computed (see
+    :class:`~slam_core.records.MetricSpec`).
+
+    Example::
+
+        @hookimpl
+        def slam_metrics():
+            return [MetricSpec(name="my_metric", implementation="my_pkg.metric:MY_METRIC", api="1.0")]
+    """
+
+
+#: The hook that declares metrics (not a component kind: metrics are not built from a spec section).
+METRIC_HOOK = "slam_metrics"
 
 #: Which hook declares which kind of component.
 HOOK_FOR_KIND = {

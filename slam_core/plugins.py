@@ -26,10 +26,12 @@ from importlib import metadata
 import pluggy
 
 from slam_core import hookspecs
-from slam_core.errors import PluginError, UnknownComponentError
-from slam_core.records import API_VERSION, CommandSpec, ComponentSpec, RecordError, api_compatible
+from slam_core.errors import PluginError, UnknownComponentError, UnknownMetricError
+from slam_core.records import API_VERSION, CommandSpec, ComponentSpec, MetricSpec, RecordError, api_compatible
 
 ENTRY_POINT_GROUP = "slam.plugins"
+#: The pseudo-kind under which a plugin's report lists the metrics it declares.
+METRIC = "metric"
 log = logging.getLogger("slam.plugins")
 
 #: How a plugin package is conventionally named after the component type it provides (a hint only).
@@ -90,16 +92,39 @@ class RegisteredCommand:
         return self.spec.name
 
 
+@dataclass(frozen=True)
+class RegisteredMetric:
+    """A metric record together with the plugin that declares it."""
+
+    spec: MetricSpec
+    plugin: PluginReport
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
 @dataclass(eq=False)
 class Registry:
-    """Everything discovery found: usable components by kind and name, ``slam`` subcommands by name,
-    and one report per plugin."""
+    """Everything discovery found: usable components by kind and name, metrics by name, ``slam``
+    subcommands by name, and one report per plugin."""
 
     components: dict[str, dict[str, RegisteredComponent]] = field(
         default_factory=lambda: {kind: {} for kind in hookspecs.HOOK_FOR_KIND}
     )
     commands: dict[str, RegisteredCommand] = field(default_factory=dict)
+    metrics: dict[str, RegisteredMetric] = field(default_factory=dict)
     reports: list[PluginReport] = field(default_factory=list)
+
+    def metric(self, name: str) -> RegisteredMetric:
+        """The metric ``name``; raises :class:`UnknownMetricError` listing the declared ones."""
+        try:
+            return self.metrics[name]
+        except KeyError:
+            known = ", ".join(self.metrics) or "none (no plugin declares a metric)"
+            parts = [f"unknown metric {name!r}; known metrics: {known}."]
+            parts.extend(_skipped_plugins(self, METRIC, name))
+            raise UnknownMetricError(" ".join(parts)) from None
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.components[kind])
@@ -132,9 +157,26 @@ def unknown_component_message(registry: Registry, kind: str, name: object) -> st
     elif not close and re.fullmatch(r"[a-z0-9][a-z0-9-]*", str(name)):
         package = PACKAGE_CONVENTION.format(name=name)
         parts.append(f"Plugins are conventionally published as {PACKAGE_CONVENTION}: pip install {package}")
-    broken = [r for r in registry.problems() if (kind, str(name)) in r.components]
-    parts.extend(f"(The plugin {r.label} declares it but was skipped: {r.message})" for r in broken)
+    parts.extend(_skipped_plugins(registry, kind, str(name)))
     return " ".join(parts)
+
+
+def _skipped_plugins(registry: Registry, kind: str, name: str) -> list[str]:
+    """Sentences naming the skipped plugins that declare ``kind`` ``name``, or that might: a plugin that
+    failed before its records were read (its import, a hook) could be the one providing it."""
+    problems = registry.problems()
+    declaring = [r for r in problems if (kind, name) in r.components]
+    sentences = [f"(The plugin {r.label} declares it but was skipped: {r.message})" for r in declaring]
+    if not declaring:
+        unread = [r for r in problems if not r.components]
+        if unread:
+            listed = "; ".join(f"{r.label}: {r.status.value}: {r.message}" for r in unread)
+            sentences.append(
+                f"{'This installed plugin' if len(unread) == 1 else 'These installed plugins'} failed to load "
+                f"and may provide it: {listed}. Fix or uninstall {'it' if len(unread) == 1 else 'them'} "
+                "(`slam plugins` lists every plugin's status)."
+            )
+    return sentences
 
 
 def _env_list(name: str) -> frozenset[str]:
@@ -223,8 +265,10 @@ def _dist_version(entry_point: metadata.EntryPoint) -> str:
     return str(version) if version else "?"
 
 
-#: What one plugin declares: ``(kind, record)`` per component, and its command records.
-Declared = tuple[list[tuple[str, ComponentSpec]], list[CommandSpec]]
+#: A declared record: ``(kind, ComponentSpec)``, or ``(METRIC, MetricSpec)`` for a metric.
+Record = tuple[str, "ComponentSpec | MetricSpec"]
+#: What one plugin declares: its component and metric records, and its command records.
+Declared = tuple[list[Record], list[CommandSpec]]
 
 
 def _load_plugin(entry_point: metadata.EntryPoint, report: PluginReport) -> Declared | None:
@@ -244,9 +288,11 @@ def _load_plugin(entry_point: metadata.EntryPoint, report: PluginReport) -> Decl
         report.status = PluginStatus.INVALID
         report.message = f"hook validation failed: {exc}"
         return None
-    records: list[tuple[str, ComponentSpec]] = []
-    for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
-        returned = _call_hook(manager, hook_name, ComponentSpec, report)
+    records: list[Record] = []
+    hooks = [(kind, hook, ComponentSpec) for kind, hook in hookspecs.HOOK_FOR_KIND.items()]
+    hooks.append((METRIC, hookspecs.METRIC_HOOK, MetricSpec))
+    for kind, hook_name, record_type in hooks:
+        returned = _call_hook(manager, hook_name, record_type, report)
         if returned is None:
             return None
         records.extend((kind, spec) for spec in returned)
@@ -301,7 +347,7 @@ def _check_returned(hook_name: str, returned: object, record_type: type) -> str 
 
 
 def _register(result: Registry, report: PluginReport, declared: Declared) -> None:
-    """Add one plugin's components and commands, or none of them when a name is taken."""
+    """Add one plugin's components, metrics and commands, or none of them when a name is taken."""
     records, commands = declared
     clash = _first_clash(result, records, commands)
     if clash is not None:
@@ -312,17 +358,22 @@ def _register(result: Registry, report: PluginReport, declared: Declared) -> Non
         )
         return
     for kind, spec in records:
-        result.components[kind][spec.name] = RegisteredComponent(kind, spec, report)
+        if kind == METRIC:
+            result.metrics[spec.name] = RegisteredMetric(spec, report)
+        else:
+            result.components[kind][spec.name] = RegisteredComponent(kind, spec, report)
     for command in commands:
         result.commands[command.name] = RegisteredCommand(command, report)
 
 
-def _first_clash(
-    result: Registry, records: list[tuple[str, ComponentSpec]], commands: list[CommandSpec]
-) -> tuple[str, str] | None:
+def _owner(result: Registry, kind: str, name: str) -> RegisteredComponent | RegisteredMetric | None:
+    return result.metrics.get(name) if kind == METRIC else result.components[kind].get(name)
+
+
+def _first_clash(result: Registry, records: list[Record], commands: list[CommandSpec]) -> tuple[str, str] | None:
     """``(what, provider)`` of the first name already registered (or declared twice by this plugin)."""
     seen: set[tuple[str, str]] = set()
-    named = [(kind, spec.name, result.components[kind].get(spec.name)) for kind, spec in records]
+    named = [(kind, spec.name, _owner(result, kind, spec.name)) for kind, spec in records]
     named += [("command", command.name, result.commands.get(command.name)) for command in commands]
     for kind, name, owner in named:
         if owner is not None or (kind, name) in seen:

@@ -24,6 +24,7 @@ API_VERSION = "1.0"
 
 _FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _API_PATTERN = re.compile(r"^(\d+)\.(\d+)$")
+_METRIC_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class ComponentKind(str, enum.Enum):
@@ -77,7 +78,7 @@ class ComponentSpec:
 
     def load_factory(self) -> Any:
         """Import and return the factory callable (this may import torch)."""
-        return _load_attribute(self.factory)
+        return import_object(self.factory)
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,44 @@ class CommandSpec:
 
     def load_factory(self) -> Any:
         """Import and return the factory callable."""
-        return _load_attribute(self.factory)
+        return import_object(self.factory)
 
 
-def _load_attribute(reference: str) -> Any:
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a plugin declares about one metric (hook ``slam_metrics``).
+
+    Attributes:
+        name: the name task heads list in ``metrics`` and ``slam eval --metrics`` takes
+            (lower-case letters, digits and ``_``, e.g. ``wer``, ``macro_f1``).
+        implementation: ``"module:attr"`` naming the object that computes it, imported only when
+            a score is computed: it has ``compute(inputs) -> float`` (``inputs.hypotheses``,
+            ``inputs.references`` (a list of reference strings per hypothesis), ``inputs.samples``,
+            ``inputs.options``) and ``unavailable(options) -> str | None`` (why it cannot run here).
+        api: the contract version (``"MAJOR.MINOR"``) the plugin was written for.
+        description: one line.
+    """
+
+    name: str
+    implementation: str
+    api: str
+    description: str = ""
+
+    def validate(self) -> None:
+        """Raise :class:`RecordError` naming the first rule this record breaks."""
+        if not isinstance(self.name, str) or not _METRIC_NAME_PATTERN.fullmatch(self.name):
+            raise RecordError(f"metric name {self.name!r} must be lower-case letters, digits or '_'")
+        if not isinstance(self.implementation, str) or not _FACTORY_PATTERN.fullmatch(self.implementation):
+            raise RecordError(f"metric {self.name}: implementation {self.implementation!r} must be 'module:attr'")
+        if not isinstance(self.api, str) or not _API_PATTERN.fullmatch(self.api):
+            raise RecordError(f"metric {self.name}: api {self.api!r} must look like 'MAJOR.MINOR'")
+
+    def load(self) -> Any:
+        """Import and return the implementation."""
+        return import_object(self.implementation)
+
+
+def import_object(reference: str) -> Any:
     """The object a ``"module:attr"`` string names (``attr`` may be dotted)."""
     module_name, _, attr = reference.partition(":")
     target: Any = importlib.import_module(module_name)

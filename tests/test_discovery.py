@@ -760,3 +760,114 @@ def test_load_factory_resolves_dotted_attributes():
 def test_there_is_one_hook_per_component_kind():
     assert set(plugins.hookspecs.HOOK_FOR_KIND) == {kind.value for kind in records.ComponentKind}
     assert len(set(plugins.hookspecs.HOOK_FOR_KIND.values())) == len(records.ComponentKind)
+
+
+# --- an unknown type while some plugin failed to load ------------------------------------------------
+
+
+def test_an_unknown_type_names_the_plugins_that_failed_to_load(site):
+    site.add_plugin("slam-plugin-hubert", "import no_such_dependency_xyz\n", version="0.4.0", entry_point="hubert")
+    with pytest.raises(plugins.UnknownComponentError) as caught:
+        plugins.registry().get("encoder", "hubert")
+    message = str(caught.value)
+    assert "unknown encoder type 'hubert'." in message
+    assert (
+        "This installed plugin failed to load and may provide it: slam-plugin-hubert 0.4.0 (entry point 'hubert'): "
+        "import-failed: importing 'slam_plugin_hubert_plugin' failed: ModuleNotFoundError: "
+        "No module named 'no_such_dependency_xyz'."
+    ) in message
+
+
+def test_a_spec_naming_the_type_of_a_plugin_that_failed_says_so(site):
+    from slam_core.errors import SpecError
+    from slam_core.spec import validate_spec
+
+    site.add_plugin("slam-plugin-hubert", "raise RuntimeError('libsndfile missing')\n", entry_point="hubert")
+    document = {
+        "encoder": {"type": "hubert"},
+        "projector": {"type": "linear-projector"},
+        "llm": {"type": "toy-llm"},
+        "task": {"type": "asr"},
+    }
+    with pytest.raises(SpecError) as caught:
+        validate_spec(document)
+    assert "encoder.type: unknown encoder type 'hubert'" in str(caught.value)
+    assert "slam-plugin-hubert 1.0.0 (entry point 'hubert'): import-failed" in str(caught.value)
+    assert "RuntimeError: libsndfile missing" in str(caught.value)
+
+
+def test_a_known_type_is_not_blamed_on_a_failed_plugin(site):
+    site.add_plugin(BROKEN_DIST, "import no_such_dependency_xyz\n")
+    site.add_plugin("fake-typo", component_source("projector", "typo-proj", api="99.0"))
+    with pytest.raises(plugins.UnknownComponentError) as caught:
+        plugins.registry().get("encoder", "fake-goood")
+    message = str(caught.value)
+    assert "Did you mean 'fake-good'?" in message
+    # the plugin that failed before its records were read is suspected; the one whose records were read is not
+    assert f"may provide it: {BROKEN_DIST} 1.0.0" in message
+    assert "fake-typo" not in message
+
+
+# --- metrics ------------------------------------------------------------------------------------------
+
+METRIC_PREAMBLE = "from slam_core.hookspecs import hookimpl\nfrom slam_core.records import MetricSpec\n"
+
+
+def metric_source(records: str) -> str:
+    return METRIC_PREAMBLE + f"\n\n@hookimpl\ndef slam_metrics():\n    return {records}\n"
+
+
+def test_slam_core_declares_every_builtin_metric(clean_discovery):
+    from slam_core.runtime.metrics.registry import METRICS
+
+    registry = plugins.registry()
+    assert list(registry.metrics) == list(METRICS)
+    assert {entry.plugin.distribution for entry in registry.metrics.values()} == {"slam-core"}
+    assert registry.metrics["wer"].spec.load() is METRICS["wer"]
+
+
+def test_a_plugin_metric_is_declared_and_scored(site):
+    from slam_core.runtime.metrics import score
+
+    site.write_module(
+        "fake_metric_impl",
+        "class Length:\n"
+        "    def unavailable(self, options):\n        return None\n"
+        "    def compute(self, inputs):\n"
+        "        return sum(map(len, inputs.hypotheses)) / len(inputs.hypotheses)\n"
+        "LENGTH = Length()\n",
+    )
+    site.add_plugin("fake-metric", metric_source("[MetricSpec('mean_length', 'fake_metric_impl:LENGTH', api='1.0')]"))
+    registry = plugins.registry()
+    assert registry.metrics["mean_length"].plugin.distribution == "fake-metric"
+    assert score(["mean_length", "wer"], ["ab", "abcd"], ["ab", "abcd"]) == {"mean_length": 3.0, "wer": 0.0}
+
+
+def test_an_unknown_metric_lists_the_declared_ones(clean_discovery):
+    from slam_core.runtime.metrics import UnknownMetricError, get_metric
+
+    with pytest.raises(UnknownMetricError, match=r"unknown metric 'wre'; known metrics: wer, cer, b_wer"):
+        get_metric("wre")
+
+
+def test_a_metric_name_clash_is_a_conflict(site):
+    site.add_plugin("fake-wer", metric_source("[MetricSpec('wer', 'm:f', api='1.0')]"))
+    report = report_for(plugins.registry(), "fake-wer")
+    assert report.status is PluginStatus.CONFLICT
+    assert "metric 'wer' is already provided by slam-core" in report.message
+
+
+@pytest.mark.parametrize(
+    ("records", "fragment"),
+    [
+        ("[MetricSpec('Mean-Length', 'm:f', api='1.0')]", "metric name 'Mean-Length' must be lower-case"),
+        ("[MetricSpec('ok', 'no colon', api='1.0')]", "implementation 'no colon' must be 'module:attr'"),
+        ("[MetricSpec('ok', 'm:f', api='one')]", "api 'one' must look like 'MAJOR.MINOR'"),
+        ("['wer']", "hook slam_metrics returned a str, expected MetricSpec"),
+    ],
+)
+def test_a_malformed_metric_record_makes_the_plugin_invalid(site, records, fragment):
+    site.add_plugin(BROKEN_DIST, metric_source(records))
+    report = report_for(plugins.registry(), BROKEN_DIST)
+    assert report.status is PluginStatus.INVALID
+    assert fragment in report.message

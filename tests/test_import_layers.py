@@ -56,7 +56,6 @@ def test_the_core_library_names_no_plugin_package():
     assert offenders == []
 
 
-@pytest.mark.xfail(strict=True, reason="the kit still imports the runtime's metric registry")
 @pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter is not installed in this environment")
 def test_a_core_module_importing_the_runtime_fails_the_check(tmp_path):
     # a copy of the package with one violating import added: lint-imports must fail and name it

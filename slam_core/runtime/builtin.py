@@ -1,5 +1,5 @@
 """What slam-core provides through its ``slam.plugins`` entry point: the core's reference components
-(:mod:`slam_core.builtin`: toy encoder and LLM), the runtime's task heads and ``slam serve``.
+(:mod:`slam_core.builtin`: toy encoder and LLM), the runtime's task heads, its metrics and ``slam serve``.
 
 ``asr``, ``contextual-asr``, ``aac``, ``mc``, ``vsr`` and ``st`` (configs in
 :mod:`slam_core.runtime.tasks.configs`, heads in :mod:`slam_core.runtime.tasks`; see docs/tasks.md).
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from slam_core.builtin import slam_encoders, slam_llms
 from slam_core.hookspecs import hookimpl
-from slam_core.records import API_VERSION, CommandSpec, ComponentSpec
+from slam_core.records import API_VERSION, CommandSpec, ComponentSpec, MetricSpec
+from slam_core.runtime.metrics.registry import METRICS
 from slam_core.runtime.tasks.configs import (
     AACTaskConfig,
     ASRTaskConfig,
@@ -63,4 +64,14 @@ def slam_commands() -> list[CommandSpec]:
     return [CommandSpec("serve", help_line, "slam_core.runtime.serve.command:serve_command", api=API_VERSION)]
 
 
-__all__ = ["slam_commands", "slam_encoders", "slam_llms", "slam_task_heads"]
+@hookimpl
+def slam_metrics() -> list[MetricSpec]:
+    """The runtime's scorers (:data:`slam_core.runtime.metrics.registry.METRICS`), declared by name so that
+    the core (the conformance kit, spec checks) knows them without importing the runtime."""
+    return [
+        MetricSpec(name, f"slam_core.runtime.metrics.registry:BUILTIN.{name}", api=API_VERSION, description=m.summary)
+        for name, m in METRICS.items()
+    ]
+
+
+__all__ = ["slam_commands", "slam_encoders", "slam_llms", "slam_metrics", "slam_task_heads"]

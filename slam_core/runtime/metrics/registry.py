@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from slam_core.runtime.metrics.errors import MetricUnavailable, UnknownMetricError
+from slam_core import plugins
+from slam_core.runtime.metrics.errors import MetricUnavailable
 
 #: Scoring options and their defaults; ``score`` rejects any other keyword.
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -39,7 +41,7 @@ class Inputs:
 
     def value(self, name: str) -> float:
         """The value of metric ``name``, computed once even when another metric (spider) needs it."""
-        return self.memo(f"metric:{name}", lambda: float(METRICS[name].compute(self)))
+        return self.memo(f"metric:{name}", lambda: float(get_metric(name).compute(self)))
 
     def single_references(self, metric: str) -> list[str]:
         """The one reference of each hypothesis; a metric that needs one raises on several."""
@@ -172,6 +174,10 @@ METRICS: dict[str, Metric] = {
 }
 
 
+#: The built-in metrics as attributes (``BUILTIN.wer``): what slam-core's ``slam_metrics`` records name.
+BUILTIN = types.SimpleNamespace(**METRICS)
+
+
 def _resolve_options(options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
@@ -180,17 +186,27 @@ def _resolve_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_metric(name: str) -> Metric:
-    """The registered metric ``name``; :class:`UnknownMetricError` lists the known names otherwise."""
+    """The metric ``name`` as a plugin (slam-core for the built-ins) declares it through ``slam_metrics``;
+    :class:`UnknownMetricError` lists the declared names otherwise."""
+    registered = plugins.registry().metric(name)
     try:
-        return METRICS[name]
-    except KeyError:
-        raise UnknownMetricError(f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}") from None
+        return registered.spec.load()
+    except (ImportError, AttributeError) as exc:
+        raise plugins.PluginError(
+            f"metric {name!r} from {registered.plugin.label}: cannot import its implementation "
+            f"{registered.spec.implementation!r}: {exc}"
+        ) from exc
+
+
+def metric_names() -> list[str]:
+    """The names of every declared metric (built-in and from plugins)."""
+    return list(plugins.registry().metrics)
 
 
 def metric_availability(**options: Any) -> dict[str, str | None]:
-    """Each metric's name -> None if it can be computed here, else the reason it cannot."""
+    """Each declared metric's name -> None if it can be computed here, else the reason it cannot."""
     resolved = _resolve_options(options)
-    return {name: metric.unavailable(resolved) for name, metric in METRICS.items()}
+    return {name: get_metric(name).unavailable(resolved) for name in metric_names()}
 
 
 def available_metrics(**options: Any) -> list[str]:
@@ -214,12 +230,12 @@ def score(
     """
     if isinstance(names, str):
         names = [names]
-    metrics = [get_metric(name) for name in dict.fromkeys(names)]
+    metrics = {name: get_metric(name) for name in dict.fromkeys(names)}
     resolved = _resolve_options(options)
-    for metric in metrics:
+    for name, metric in metrics.items():
         reason = metric.unavailable(resolved)
         if reason is not None:
-            raise MetricUnavailable(metric.name, reason)
+            raise MetricUnavailable(name, reason)
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
     if not hypotheses:
@@ -227,4 +243,4 @@ def score(
     inputs = Inputs(hypotheses, references, samples, resolved)
     if any(not refs for refs in inputs.references):
         raise ValueError("every hypothesis needs at least one reference")
-    return {metric.name: inputs.value(metric.name) for metric in metrics}
+    return {name: inputs.value(name) for name in metrics}

@@ -19,13 +19,14 @@ from slam_core.runtime.tasks.prompts import prompt_field
 def _check_metric_names(names: list[str] | None) -> list[str] | None:
     if names is None:
         return None
-    from slam_core.runtime.metrics.registry import METRICS
+    from slam_core.runtime.metrics.registry import metric_names
 
     if not names:
         raise ValueError("metrics is empty; leave it out (null) for the task's default metrics")
-    unknown = [name for name in names if name not in METRICS]
+    known = metric_names()
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(map(repr, unknown))}; known metrics: {', '.join(METRICS)}")
+        raise ValueError(f"unknown metric(s) {', '.join(map(repr, unknown))}; known metrics: {', '.join(known)}")
     if len(set(names)) != len(names):
         raise ValueError(f"metrics {names} names a metric twice")
     return names
