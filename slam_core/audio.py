@@ -1,7 +1,8 @@
-"""Raw audio as encoders receive it, and the checks every audio preprocessor shares."""
+"""Raw audio as encoders receive it, the checks every audio preprocessor shares, and a waveform preprocessor."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -10,7 +11,13 @@ from slam_core.errors import AudioError
 
 
 class RawAudio(NamedTuple):
-    """A mono waveform ``[samples]`` and its sample rate in Hz."""
+    """One audio sample as the data pipeline hands it to an encoder's preprocessor.
+
+    ``waveform``: the mono samples ``[samples]``, a float32 NumPy array as ``read_audio`` returns it
+    (multi-channel files are mixed down, segments cut by the manifest's ``offset``/``duration``);
+    ``sample_rate``: the file's rate in Hz, which need not be the encoder's: pass the sample to
+    :func:`prepare_waveform`, which validates it and resamples.
+    """
 
     waveform: Any
     sample_rate: int
@@ -60,3 +67,43 @@ def prepare_waveform(
             "accepts; cut it into shorter segments"
         )
     return waveform
+
+
+#: The variance floor of transformers' ``Wav2Vec2FeatureExtractor`` (``zero_mean_unit_var_norm``).
+NORM_EPS = 1e-7
+
+
+def zero_mean_unit_var(waveform: torch.Tensor) -> torch.Tensor:
+    """``(x - mean) / sqrt(var + 1e-7)`` over the clip (population variance), as transformers' feature extractor."""
+    centred = waveform - waveform.mean()
+    return centred / torch.sqrt(centred.square().mean() + NORM_EPS)
+
+
+@dataclass(frozen=True)
+class WaveformPreprocessor:
+    """Raw audio → float32 waveform ``[samples]`` at ``sample_rate``, for encoders that read waveforms.
+
+    Picklable and weight-free, so data-loader workers run it. It refuses (with :class:`AudioError`)
+    what :func:`prepare_waveform` refuses and clips shorter than ``min_samples`` (e.g. a conv stack's
+    receptive field, below which the encoder gives no frame); ``normalize`` scales each clip to zero
+    mean and unit variance.
+    """
+
+    sample_rate: int
+    min_samples: int = 1
+    resample: bool = True
+    max_seconds: float | None = None
+    normalize: bool = False
+    name: str = "audio"
+
+    def __call__(self, raw: RawAudio | Any) -> torch.Tensor:
+        waveform = prepare_waveform(
+            raw, self.sample_rate, resample=self.resample, max_seconds=self.max_seconds, name=self.name
+        )
+        if waveform.numel() < self.min_samples:
+            raise AudioError(
+                f"{self.name}: {waveform.numel()} samples at {self.sample_rate} Hz is shorter than the "
+                f"{self.min_samples} samples ({1000 * self.min_samples / self.sample_rate:.1f} ms) the encoder needs "
+                "for one frame; drop or pad clips that short"
+            )
+        return zero_mean_unit_var(waveform) if self.normalize else waveform

@@ -6,6 +6,8 @@
   ``pos_conv.0.weight_g``/``weight_v`` load as they are.
 - :class:`DropLastFrame`: removes the extra frame that an even kernel with ``padding = kernel // 2``
   adds (fairseq's ``SamePad``).
+- :class:`WeightedLayerSum`: a learned softmax-weighted sum of an encoder's hidden states (MERT's
+  and the hf-audio encoders' ``layer: weighted``); its weights are the encoder's trainable head.
 """
 
 from __future__ import annotations
@@ -53,3 +55,17 @@ class DropLastFrame(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[..., :-1]
+
+
+class WeightedLayerSum(nn.Module):
+    """``sum_i softmax(w)_i * states[i]``; ``w`` (parameter ``weights``) starts at zero, i.e. the mean of all states."""
+
+    def __init__(self, num_states: int):
+        super().__init__()
+        self.weights = nn.Parameter(torch.zeros(num_states))
+
+    def forward(self, states: list[torch.Tensor]) -> torch.Tensor:
+        if len(states) != self.weights.numel():
+            raise ValueError(f"expected {self.weights.numel()} hidden states, got {len(states)}")
+        mix = torch.softmax(self.weights.float(), dim=0).to(states[0].dtype)
+        return sum((weight * state for weight, state in zip(mix, states, strict=True)), torch.zeros_like(states[0]))
