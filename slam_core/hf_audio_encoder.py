@@ -170,7 +170,7 @@ class HFAudioEncoder(Encoder):
         hooks = [encoder.layers[0].register_forward_pre_hook(lambda module, args: states.append(args[0]))]
         collect = lambda module, args, output: states.append(_first(output))
         hooks += [layer.register_forward_hook(collect) for layer in encoder.layers]
-        pos_layers = getattr(encoder.pos_conv_embed, "layers", None)
+        pos_layers = getattr(getattr(encoder, "pos_conv_embed", None), "layers", None)
         if isinstance(pos_layers, nn.ModuleList) and len(pos_layers) > 1:  # keep the padding zero between layers
             mask = valid[:, None, :].to(hidden.dtype)
             hooks += [layer.register_forward_hook(lambda module, args, out: out * mask) for layer in pos_layers]

@@ -41,12 +41,22 @@ class AudioModel:
 def build_audio_model(config: Any, model_class: type, dtype: torch.dtype) -> AudioModel:
     """The model ``config`` describes (``config.path`` or random init), in ``dtype``."""
     if config.path is None:
-        return AudioModel(_random_model(config, model_class).to(dtype), DEFAULT_SAMPLE_RATE, False)
+        return AudioModel(
+            _without_pretraining_parts(_random_model(config, model_class).to(dtype)), DEFAULT_SAMPLE_RATE, False
+        )
     folder = Path(config.path).expanduser()
     preprocessor = _read_json(folder / "preprocessor_config.json", required=False)
     model = _load_model(folder, model_class, dtype, config_type=_type_of(config))
     rate = int(preprocessor.get("sampling_rate", DEFAULT_SAMPLE_RATE))
-    return AudioModel(model, rate, bool(preprocessor.get("do_normalize", False)))
+    return AudioModel(_without_pretraining_parts(model), rate, bool(preprocessor.get("do_normalize", False)))
+
+
+def _without_pretraining_parts(model: Any) -> Any:
+    """Drop ``masked_spec_embed`` (SpecAugment's mask vector, which some classes always create): the encoder
+    never masks, so it would be a parameter without a gradient."""
+    if isinstance(getattr(model, "masked_spec_embed", None), torch.nn.Parameter):
+        del model.masked_spec_embed
+    return model
 
 
 def _type_of(config: Any) -> str:

@@ -1,255 +1,128 @@
-"""The conformance kit itself, run with pytester: good components pass, wrong ones fail.
+"""The conformance kit catches what it promises: for every rule, a planted bug fails that rule by name.
 
-All example components are written into one test module and run once in a pytest
-subprocess (torch cannot be re-imported in-process); each test below reads the verdicts
-of its own test class.
+``kit_planted/`` holds correct components and one broken component per rule of
+:data:`slam_core.testing.rules.RULES` (see its README). They run once, in a pytest subprocess, next
+to three fake installed distributions: a torch-free plugin, one that imports torch at the top, and
+one whose module fails to import.
 """
 
 from __future__ import annotations
 
-import textwrap
-import xml.etree.ElementTree as ElementTree
-from collections import defaultdict
+import re
+import shutil
+from pathlib import Path
 
 import pytest
+import torch
+from fakedist import FakeSite
+from kit_runs import run_tests
 
-PRELUDE = textwrap.dedent(
-    """
-    from typing import Literal
+from slam_core.testing.rules import RULES, method_name
 
-    import torch
-    from pydantic import BaseModel, ConfigDict
-    from torch import nn
-
-    from slam_core.components import Projector
-    from slam_core.testing import ProjectorConformance
+PLANTED = Path(__file__).resolve().parent / "kit_planted"
+RULE_IN_MESSAGE = re.compile(r"rule ([a-z0-9-]+): ")
 
 
-    class StackConfig(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        type: Literal["stack"] = "stack"
-        k: int = 2
+def case_class(rule_id: str) -> str:
+    """The planted class of ``rule_id``: ``config-round-trip`` -> ``TestConfigRoundTrip``."""
+    return "Test" + "".join(part.capitalize() for part in rule_id.split("-"))
 
 
-    class GoodProjector(Projector):
-        def __init__(self, config, input_dim, output_dim):
-            super().__init__()
-            self.k, self.input_dim, self.output_dim = config.k, input_dim, output_dim
-            self.linear = nn.Linear(config.k * input_dim, output_dim)
-
-        def output_lengths(self, lengths):
-            return lengths // self.k
-
-        def forward(self, hidden, lengths):
-            out = lengths // self.k
-            n = int(out.max())
-            stacked = hidden[:, : n * self.k].reshape(hidden.shape[0], n, -1)
-            return self.linear(stacked), out
-    """
-)
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kit")
+    site = FakeSite(root / "site")
+    for module in ("planted_components", "planted_plugins", "planted_torchy"):
+        shutil.copy(PLANTED / f"{module}.py", site.root)
+    site.add_dist("fake-planted-good", entry_points={"good": "planted_plugins"})
+    site.add_dist("fake-planted-torchy", entry_points={"torchy": "planted_torchy"})
+    site.add_plugin("fake-planted-broken", "import no_such_dependency_xyz\n", entry_point="broken")
+    cases = root / "cases"
+    cases.mkdir()
+    shutil.copy(PLANTED / "planted_cases.py", cases / "test_planted.py")
+    return run_tests(cases, site.root)
 
 
-SCENARIOS = {
-    "TestGood": """
-        class TestGood(ProjectorConformance):
-            factory = GoodProjector
-            config_model = StackConfig
-        """,
-    "TestOffByOne": """
-        class OffByOne(GoodProjector):
-            def output_lengths(self, lengths):
-                return lengths // self.k + 1
-
-        class TestOffByOne(ProjectorConformance):
-            factory = OffByOne
-            config_model = StackConfig
-        """,
-    "TestLeaky": """
-        class Leaky(GoodProjector):
-            def forward(self, hidden, lengths):
-                embeds, out = super().forward(hidden, lengths)
-                return embeds + 0.01 * hidden.shape[1], out  # depends on the padded width
-
-        class TestLeaky(ProjectorConformance):
-            factory = Leaky
-            config_model = StackConfig
-        """,
-    "TestUnused": """
-        class Unused(GoodProjector):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                self.forgotten = nn.Parameter(torch.ones(3))
-
-        class TestUnused(ProjectorConformance):
-            factory = Unused
-            config_model = StackConfig
-        """,
-    "TestNoisy": """
-        class Noisy(GoodProjector):
-            def forward(self, hidden, lengths):
-                return super().forward(nn.functional.dropout(hidden, 0.5, training=True), lengths)
-
-        class TestNoisy(ProjectorConformance):
-            factory = Noisy
-            config_model = StackConfig
-        """,
-    "TestLax": """
-        class LaxConfig(BaseModel):
-            type: Literal["stack"] = "stack"
-            k: int = 2
-
-        class TestLax(ProjectorConformance):
-            factory = GoodProjector
-            config_model = LaxConfig
-        """,
-    "TestMissing": """
-        class TestMissing(ProjectorConformance):
-            component_name = "no-such-projector"
-        """,
-    "TestInstalled": """
-        class TestInstalled(ProjectorConformance):
-            component_name = "linear-projector"
-            config = {"k": 4, "hidden_dim": 8}
-        """,
-    "TestHeavy": """
-        from slam_core.testing import EncoderConformance
-        from slam_core.toy import ToyEncoder
-
-        class HeavyPreprocessor(ToyEncoder):
-            def preprocessor(self):
-                return self._features
-
-            def _features(self, waveform):
-                return super().preprocessor()(waveform)
-
-        class TestHeavy(EncoderConformance):
-            component_name = "toy-encoder"
-            factory = HeavyPreprocessor
-            config = {"shape": {"num_mel_bins": 8, "hidden_size": 512, "num_layers": 2, "num_heads": 2}}
-        """,
-    "TestGreedy": """
-        from slam_core.testing import PEFTConformance
-        from slam_plugin_lora.method import LoRA
-
-        class Greedy(LoRA):
-            def apply(self, module):
-                adapted = super().apply(module)
-                adapted.requires_grad_(True)
-                return adapted
-
-        class TestGreedy(PEFTConformance):
-            component_name = "lora"
-            factory = Greedy
-            config = {"r": 2, "alpha": 4, "dropout": 0.0}
-        """,
-    "TestMutating": """
-        import secrets
-
-        from slam_core.testing import TaskHeadConformance
-        from slam_core.runtime.tasks.asr import ASRTask
-
-        class MutatingTask(ASRTask):
-            def prepare(self, samples, *, training):
-                for sample in samples:
-                    sample["target"] = sample["target"].upper()  # changes the caller's dicts
-                return list(samples)
-
-        class TestMutating(TaskHeadConformance):
-            component_name = "asr"
-            factory = MutatingTask
-
-        class UnseededTask(ASRTask):
-            def prepare(self, samples, *, training):
-                return [{**s, "hint": str(secrets.randbelow(10**6))} for s in samples]
-
-            def instruction(self, sample):
-                return f"Transcribe. {sample.get('hint', '')}"
-
-        class TestUnseeded(TaskHeadConformance):
-            component_name = "asr"
-            factory = UnseededTask
-
-        class WrongChoicesTask(ASRTask):
-            def choices(self, sample):
-                return ["yes", "no", "yes"]
-
-        class TestWrongChoices(TaskHeadConformance):
-            component_name = "asr"
-            factory = WrongChoicesTask
-        """,
-}
-
-_verdicts: dict[str, dict[str, set[str]]] = {}
+def test_every_rule_has_exactly_one_planted_bug():
+    source = (PLANTED / "planted_cases.py").read_text()
+    planted = set(re.findall(r"^class (Test(?!Good)\w+)\(", source, flags=re.MULTILINE))
+    assert planted == {case_class(rule) for rule in RULES}
 
 
-def verdicts(pytester: pytest.Pytester, test_class: str) -> dict[str, set[str]]:
-    """``{"passed"|"skipped"|"failed": test names}`` of ``test_class`` in the one kit run."""
-    if not _verdicts:
-        source = PRELUDE + "".join(textwrap.dedent(body) for body in SCENARIOS.values())
-        pytester.makepyfile(test_components=source)
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--junitxml=kit.xml")
-        assert result.ret in (0, 1), result.stdout.str()
-        for case in ElementTree.parse(pytester.path / "kit.xml").iter("testcase"):
-            outcome = (
-                "failed"
-                if case.find("failure") is not None or case.find("error") is not None
-                else ("skipped" if case.find("skipped") is not None else "passed")
-            )
-            owner = case.get("classname", "").rsplit(".", 1)[-1]
-            _verdicts.setdefault(owner, defaultdict(set))[outcome].add(case.get("name"))
-    return _verdicts[test_class]
+def rule_verdicts(verdicts, rule_id: str) -> list:
+    """The verdicts of the planted class's test of ``rule_id`` (one per parametrisation)."""
+    tests = verdicts[case_class(rule_id)]
+    found = [v for name, v in tests.items() if name.partition("[")[0] == method_name(rule_id)]
+    assert found, f"{case_class(rule_id)} ran no {method_name(rule_id)}: {sorted(tests)}"
+    return found
 
 
-def test_a_correct_component_passes_every_contract_test(pytester):
-    outcome = verdicts(pytester, "TestGood")
-    assert not outcome["failed"]
-    assert {
-        "test_output_lengths_are_exact",
-        "test_batch_equals_each_sample_alone",
-        "test_gradients_flow_exactly_where_trainable",
-        "test_state_dict_round_trip",
-        "test_config_round_trip",
-        "test_schema_export",
-    } <= outcome["passed"]
-    assert "test_discoverable_through_entry_point" in outcome["skipped"]
+@pytest.mark.parametrize("rule_id", list(RULES))
+def test_the_planted_bug_is_caught_by_its_rule(verdicts, rule_id):
+    for verdict in rule_verdicts(verdicts, rule_id):
+        if rule_id == "device-move" and not torch.cuda.is_available():
+            assert verdict.outcome == "skipped"
+            continue
+        assert verdict.outcome == "failed", f"{case_class(rule_id)} passed {method_name(rule_id)}"
+        assert f"rule {rule_id}: " in verdict.message
+        # the rule's own finding, not an exception of the component that the kit merely relabelled
+        assert "the component raised" not in verdict.message, verdict.message[:500]
+
+
+def test_every_failure_names_a_rule_never_an_incidental_exception(verdicts):
+    for owner, tests in verdicts.items():
+        for name, verdict in tests.items():
+            if verdict.outcome == "failed":
+                named = RULE_IN_MESSAGE.search(verdict.message)
+                assert named and named.group(1) in RULES, f"{owner}.{name}: {verdict.message[:500]}"
+
+
+def test_correct_components_pass_every_rule(verdicts):
+    good = {owner: tests for owner, tests in verdicts.items() if owner.startswith("TestGood")}
+    assert len(good) == 7
+    for owner, tests in good.items():
+        failed = {name: v.message[:300] for name, v in tests.items() if v.outcome == "failed"}
+        assert not failed, f"{owner}: {failed}"
+    installed = good["TestGoodInstalledProjector"]
+    assert installed["test_discoverable"].outcome == installed["test_entry_point_imports_no_torch"].outcome == "passed"
+    assert good["TestGoodMixedEncoder"]["test_head_trains_with_frozen_backbone"].outcome == "passed"
+
+
+def message(verdicts, rule_id: str) -> str:
+    return rule_verdicts(verdicts, rule_id)[0].message
+
+
+def test_the_issues_conv_stack_bug_is_named_with_its_numbers(verdicts):
+    # output_lengths = n // 320 for a kernel-400 stride-320 conv: 1601 samples give 4 frames, not 5;
+    # the padded batch's lengths agree with output_lengths() by construction, so only the sweep sees it
+    assert verdicts["TestFramesMatchOutputLengths"]["test_lengths_exact"].outcome == "passed"
+    text = message(verdicts, "frames-match-output-lengths")
+    assert "one unpadded raw input of 1601 (1601 input frames), for which output_lengths() says 5" in text
+
+
+def test_the_torch_import_is_named_with_the_statement(verdicts):
+    text = message(verdicts, "entry-point-imports-no-torch")
+    assert "importing planted_torchy (entry point 'torchy' of fake-planted-torchy) imported torch" in text
+    assert re.search(r"planted_torchy\.py:\d+: import torch", text)
+
+
+def test_a_plugin_that_failed_to_import_is_named_with_its_reason(verdicts):
+    text = message(verdicts, "discoverable")
+    assert "unknown projector type 'broken-proj'" in text
+    assert "fake-planted-broken 1.0.0 (entry point 'broken'): import-failed" in text
+    assert "ModuleNotFoundError: No module named 'no_such_dependency_xyz'" in text
 
 
 @pytest.mark.parametrize(
-    ("test_class", "expected_failures"),
+    ("rule_id", "fragment"),
     [
-        ("TestOffByOne", {"test_output_lengths_are_exact"}),
-        ("TestLeaky", {"test_batch_equals_each_sample_alone"}),
-        ("TestUnused", {"test_gradients_flow_exactly_where_trainable"}),
-        ("TestLax", {"test_config_forbids_unknown_fields"}),
-        (
-            "TestMutating",
-            {
-                "test_prepare_returns_new_samples_and_leaves_the_batch_alone[True]",
-                "test_prepare_returns_new_samples_and_leaves_the_batch_alone[False]",
-            },
-        ),
-        ("TestUnseeded", {"test_prepare_draws_only_from_pythons_random"}),
-        ("TestWrongChoices", {"test_choices_are_distinct_text_and_hold_the_target"}),
+        ("config-defaults-validate", "BadDefaultConfig with only its defaults does not validate"),
+        ("short-input-refused-clearly", "the preprocessor raised RuntimeError on a raw input of"),
+        ("preprocessor-takes-pipeline-input", "on RawAudio(4000 samples at 16000 Hz)"),
+        ("generate-returns-new-tokens", "greedy decoding through forward() of the prompt alone gives"),
+        ("metrics-are-declared", "metrics ['word_error_rate'] are declared by no plugin (slam_metrics)"),
+        ("api-compatible", "targets API '2.0', this host implements 1.0"),
     ],
 )
-def test_a_deliberately_wrong_component_fails_exactly_its_contract(pytester, test_class, expected_failures):
-    assert verdicts(pytester, test_class)["failed"] == expected_failures
-
-
-@pytest.mark.parametrize(
-    ("test_class", "expected_failure"),
-    [
-        ("TestNoisy", "test_eval_is_deterministic"),
-        ("TestMissing", "test_discoverable_through_entry_point"),
-        ("TestHeavy", "test_preprocessor_pickles_cheaply"),
-        ("TestGreedy", "test_only_adapter_parameters_are_trainable"),
-    ],
-)
-def test_a_deliberately_wrong_component_fails(pytester, test_class, expected_failure):
-    assert expected_failure in verdicts(pytester, test_class)["failed"]
-
-
-def test_the_installed_linear_projector_passes_through_its_entry_point(pytester):
-    outcome = verdicts(pytester, "TestInstalled")
-    assert not outcome["failed"]
-    assert "test_discoverable_through_entry_point" in outcome["passed"]
+def test_failures_say_what_was_computed(verdicts, rule_id, fragment):
+    assert fragment in message(verdicts, rule_id)

@@ -56,8 +56,9 @@ class ComponentConformance:
         return self.get_config_model().model_validate({"type": self.type_name(), **self.config})
 
     def get_factory(self) -> Callable[..., Any]:
-        if self.factory is not None:
-            return self.factory
+        factory = type(self).factory  # read from the class: a plain function must not bind to the test
+        if factory is not None:
+            return factory
         return self.registered().spec.load_factory()
 
     def factory_kwargs(self) -> dict[str, Any]:
@@ -69,8 +70,9 @@ class ComponentConformance:
         return self.get_factory()(self.make_config(), **self.factory_kwargs())
 
     def factory_name(self) -> str:
-        if self.factory is not None:
-            return f"{getattr(self.factory, '__module__', '?')}:{getattr(self.factory, '__qualname__', self.factory)}"
+        factory = type(self).factory
+        if factory is not None:
+            return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', factory)}"
         return self.registered().spec.factory
 
     # -- the rules -----------------------------------------------------------------------

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from importlib import metadata
 
 _PROBE = r"""
-import importlib, json, sys, traceback
+import importlib, json, os, sys, traceback
 
 watched, found = sys.argv[2], []
+machinery = os.path.dirname(importlib.__file__)
 
 class Spy:
     def find_spec(self, name, path=None, target=None):
@@ -26,7 +27,7 @@ class Spy:
             found.extend(
                 f"{frame.filename}:{frame.lineno}: {frame.line}"
                 for frame in traceback.extract_stack()[:-1]
-                if not frame.filename.startswith("<") and frame.filename != __file__
+                if not frame.filename.startswith(("<", machinery))
             )
         return None
 

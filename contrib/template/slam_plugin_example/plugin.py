@@ -1,9 +1,10 @@
-"""Registers ``example-projector`` with SLAM.
+"""Registers ``example-projector`` and ``example-encoder`` with SLAM.
 
 This module is what the ``slam.plugins`` entry point names. Discovery imports it to read
-the records, so it imports no torch: the component itself lives in
-:mod:`slam_plugin_example.projector` and is named by a ``"module:attr"`` string that is
-imported only when a pipeline is built.
+the records, so it imports no torch: the components themselves live in
+:mod:`slam_plugin_example.projector` and :mod:`slam_plugin_example.encoder` and are named by
+``"module:attr"`` strings that are imported only when a pipeline is built. (The conformance
+kit checks this in a fresh interpreter: rule ``entry-point-imports-no-torch``.)
 """
 
 from __future__ import annotations
@@ -38,5 +39,27 @@ def slam_projectors() -> list[ComponentSpec]:
             # installed slam-core's API_VERSION), so an incompatible host reports it.
             api="1.0",
             description="mean-pool k frames, one Linear (plugin template)",
+        )
+    ]
+
+
+class ExampleEncoderConfig(BaseModel):
+    """wav2vec 2.0's conv stack on the 16 kHz waveform (50 Hz frames), then Linear → ``dim``."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["example-encoder"] = "example-encoder"
+    channels: int = Field(32, gt=0, description="channels of every conv layer")
+    dim: int = Field(64, gt=0, description="output_dim: the width of each frame")
+
+
+@hookimpl
+def slam_encoders() -> list[ComponentSpec]:
+    return [
+        ComponentSpec(
+            name="example-encoder",
+            config=ExampleEncoderConfig,
+            factory="slam_plugin_example.encoder:ExampleEncoder",
+            api="1.0",
+            description="wav2vec 2.0 conv stack, one Linear (plugin template)",
         )
     ]
