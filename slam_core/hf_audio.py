@@ -23,33 +23,43 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slam_core.configs import DType, InputPath, Layer
+from slam_core.configs import DType, InputPath, MixedLayer, TransformerShape, layer_index, refuse_shape_with_path
 from slam_core.records import ComponentSpec, config_type_literal
 
 #: The component every :class:`HFAudioEncoderConfig` is built by.
 FACTORY = "slam_core.hf_audio_encoder:HFAudioEncoder"
 
 
-class HFAudioShape(BaseModel):
-    """Fields of the transformers config of a random-init model; each set one replaces the preset's."""
+class HFAudioShape(TransformerShape):
+    """Random init: fields over the ``size`` preset (null: the preset's value).
 
-    model_config = ConfigDict(extra="forbid")
-    hidden_size: int | None = Field(None, gt=0)
-    num_hidden_layers: int | None = Field(None, ge=0)
-    num_attention_heads: int | None = Field(None, gt=0)
-    intermediate_size: int | None = Field(None, gt=0)
+    The shared fields use the names every plugin's ``shape`` uses (:class:`TransformerShape`, and
+    MERT's names for the same wav2vec 2.0 layout); the conv stack keeps transformers' names. A
+    subclass sets ``component`` to its type (for messages) and adds its model's own fields.
+    """
+
+    component = "hf-audio"
+    upstream_names = {
+        "num_layers": "num_hidden_layers",
+        "num_heads": "num_attention_heads",
+        "conv_pos_kernel": "num_conv_pos_embeddings",
+        "conv_pos_groups": "num_conv_pos_embedding_groups",
+    }
     conv_dim: list[int] | None = Field(None, min_length=1, description="channels of each conv layer")
     conv_kernel: list[int] | None = Field(None, min_length=1)
     conv_stride: list[int] | None = Field(None, min_length=1)
     conv_bias: bool | None = None
-    feat_extract_norm: Literal["group", "layer"] | None = None
-    do_stable_layer_norm: bool | None = Field(None, description="pre-LN transformer")
-    num_conv_pos_embeddings: int | None = Field(None, gt=0)
-    num_conv_pos_embedding_groups: int | None = Field(None, gt=0)
+    conv_pos_kernel: int | None = Field(None, gt=0, description="kernel of the convolutional position embedding")
+    conv_pos_groups: int | None = Field(None, gt=0)
 
-    def fields(self) -> dict[str, Any]:
-        """The fields that are set, as transformers config keyword arguments."""
-        return {key: value for key, value in self.model_dump().items() if value is not None}
+
+class StableLayerNormShape(HFAudioShape):
+    """The shape of models with both layouts (wav2vec 2.0, HuBERT, WavLM): base (group-norm conv stack,
+    post-LN transformer) or large (layer-norm conv stack, pre-LN transformer)."""
+
+    upstream_names = {**HFAudioShape.upstream_names, "layer_norm_first": "do_stable_layer_norm"}
+    feat_extract_norm: Literal["group", "layer"] | None = None
+    layer_norm_first: bool | None = Field(None, description="pre-LN transformer (the large releases)")
 
 
 class HFAudioEncoderConfig(BaseModel):
@@ -57,7 +67,8 @@ class HFAudioEncoderConfig(BaseModel):
 
     Subclasses add ``type: Literal[<name>] = <name>`` and set the class variables ``model_class``
     (``"module:Class"`` of a transformers ``PreTrainedModel``) and, optionally, ``presets`` (size
-    name -> transformers config fields; ``size: None`` is the config class's defaults).
+    name -> transformers config fields; ``size: None`` is the config class's defaults) and a
+    ``shape`` of their own :class:`HFAudioShape` subclass.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -70,8 +81,8 @@ class HFAudioEncoderConfig(BaseModel):
         "preprocessor_config.json); null = random init from `size` and `shape`",
     )
     size: str | None = Field(None, description="preset of a random-init model; null = the transformers defaults")
-    shape: HFAudioShape = Field(default_factory=HFAudioShape, description="random init: fields over the preset")
-    layer: Layer | Literal["weighted"] = Field(
+    shape: HFAudioShape | None = Field(None, description="random init: fields over the preset")
+    layer: MixedLayer = Field(
         None,
         description="hidden state returned, numbered as transformers' hidden_states (0 = input of the first "
         "layer, k = output of layer k, negative from the end); null = the model's final output; 'weighted' = "
@@ -82,34 +93,24 @@ class HFAudioEncoderConfig(BaseModel):
     )
     resample: bool = Field(True, description="resample other rates to the model's rate (else refuse them)")
     max_seconds: float | None = Field(None, gt=0, description="refuse longer clips; null = no limit")
-    dtype: DType = "auto"
+    dtype: DType = Field("auto", description="weights dtype; auto = bf16 with CUDA, else fp32")
 
     @model_validator(mode="after")
     def _check_shape_source(self) -> HFAudioEncoderConfig:
-        if self.path is not None and (self.size is not None or self.shape.fields()):
-            raise ValueError("size and shape describe a random-init model; the checkpoint at `path` defines its own")
+        name = str(config_type_literal(type(self)))
+        refuse_shape_with_path(name, None if self.path is None else str(self.path), size=self.size, shape=self.shape)
         if self.size is not None and self.size not in self.presets:
             known = ", ".join(self.presets) or "none"
-            raise ValueError(f"unknown size {self.size!r}; presets: {known}")
+            raise ValueError(f"{name}: unknown size {self.size!r}; presets: {known}")
         layers = self.random_init_fields().get("num_hidden_layers")
         if self.path is None and isinstance(self.layer, int) and layers is not None:
-            check_layer(self.layer, int(layers))
+            layer_index(self.layer, int(layers))
         return self
 
     def random_init_fields(self) -> dict[str, Any]:
         """The transformers config fields of a random-init model: the preset, then ``shape``."""
         preset = self.presets.get(self.size, {}) if self.size is not None else {}
-        return {**preset, **self.shape.fields()}
-
-
-def check_layer(layer: int, num_layers: int) -> int:
-    """``layer`` as an index into the ``num_layers + 1`` hidden states; ``ValueError`` when out of range."""
-    if not -(num_layers + 1) <= layer <= num_layers:
-        raise ValueError(
-            f"layer {layer} is out of range: a model of {num_layers} layers has hidden states 0..{num_layers} "
-            f"(or {-(num_layers + 1)}..-1)"
-        )
-    return layer % (num_layers + 1)
+        return {**preset, **(self.shape.upstream() if self.shape is not None else {})}
 
 
 def hf_audio_encoder(config: type[HFAudioEncoderConfig], *, api: str, description: str = "") -> ComponentSpec:

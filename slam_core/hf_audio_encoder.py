@@ -28,9 +28,9 @@ from torch import nn
 
 from slam_core.audio import WaveformPreprocessor
 from slam_core.components import Encoder
-from slam_core.configs import resolve_dtype
+from slam_core.configs import layer_index, resolve_dtype
 from slam_core.errors import ContractError, SpecError
-from slam_core.hf_audio import HFAudioEncoderConfig, check_layer
+from slam_core.hf_audio import HFAudioEncoderConfig
 from slam_core.hf_audio_loading import build_audio_model
 from slam_core.hf_llm import DTYPES
 from slam_core.layers import WeightedLayerSum
@@ -117,7 +117,7 @@ class HFAudioEncoder(Encoder):
         if layer is None:
             return None, None
         try:
-            state = check_layer(int(layer), layers)
+            state = layer_index(int(layer), layers)
         except ValueError as exc:
             raise SpecError([f"{self.config.type}: {exc}"]) from None
         encoder.layers = encoder.layers[: max(state, 1)]

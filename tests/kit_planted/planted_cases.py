@@ -31,7 +31,7 @@ class _Encoder(EncoderConformance):
 
 
 class _LLM(LLMConformance):
-    factory, config_model, config = c.GoodLLM, ToyLLMConfig, TINY_LLM
+    factory, config_model, config = c.GoodLLM, ToyLLMConfig, {"shape": TINY_LLM}
 
 
 class _LoRA(PEFTConformance):

@@ -10,12 +10,17 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from slam_core.hf_audio import HFAudioEncoderConfig, HFAudioShape, hf_audio_encoder
+from slam_core.hf_audio import HFAudioEncoderConfig, HFAudioShape, StableLayerNormShape, hf_audio_encoder
 from slam_core.hookspecs import hookimpl
 from slam_plugin_hf_audio.presets import PRESETS
 
 Size = Literal["base", "large"] | None
 SIZE = Field(None, description="preset of a random-init model (see the plugin's README); null = base")
+SHAPE = Field(None, description="random init: fields over the preset")
+
+
+class Wav2Vec2Shape(StableLayerNormShape):
+    component = "wav2vec2"
 
 
 class Wav2Vec2EncoderConfig(HFAudioEncoderConfig):
@@ -25,6 +30,11 @@ class Wav2Vec2EncoderConfig(HFAudioEncoderConfig):
     model_class: ClassVar[str] = "transformers:Wav2Vec2Model"
     presets: ClassVar[dict] = PRESETS["wav2vec2"]
     size: Size = SIZE
+    shape: Wav2Vec2Shape | None = SHAPE
+
+
+class HubertShape(StableLayerNormShape):
+    component = "hubert"
 
 
 class HubertEncoderConfig(HFAudioEncoderConfig):
@@ -34,9 +44,11 @@ class HubertEncoderConfig(HFAudioEncoderConfig):
     model_class: ClassVar[str] = "transformers:HubertModel"
     presets: ClassVar[dict] = PRESETS["hubert"]
     size: Size = SIZE
+    shape: HubertShape | None = SHAPE
 
 
-class WavLMShape(HFAudioShape):
+class WavLMShape(StableLayerNormShape):
+    component = "wavlm"
     num_buckets: int | None = Field(None, gt=0, description="relative position buckets")
     max_bucket_distance: int | None = Field(None, gt=0)
 
@@ -48,25 +60,39 @@ class WavLMEncoderConfig(HFAudioEncoderConfig):
     model_class: ClassVar[str] = "transformers:WavLMModel"
     presets: ClassVar[dict] = PRESETS["wavlm"]
     size: Size = SIZE
-    shape: WavLMShape = Field(default_factory=WavLMShape, description="random init: fields over the preset")
+    shape: WavLMShape | None = SHAPE
 
 
 class Data2VecAudioShape(HFAudioShape):
-    conv_pos_kernel_size: int | None = Field(None, gt=0, description="kernel of each positional conv layer")
+    """data2vec-audio's position embedding is a stack of ``conv_pos_layers`` convs of kernel ``conv_pos_kernel``;
+    it has one layout (layer-norm conv stack, post-LN transformer)."""
+
+    component = "data2vec-audio"
+    upstream_names = {
+        **HFAudioShape.upstream_names,
+        "conv_pos_kernel": "conv_pos_kernel_size",
+        "conv_pos_layers": "num_conv_pos_embeddings",
+    }
+    conv_pos_layers: int | None = Field(None, gt=0, description="number of positional conv layers")
 
 
 class Data2VecAudioEncoderConfig(HFAudioEncoderConfig):
-    """data2vec-audio (transformers ``Data2VecAudioModel``): facebook/data2vec-audio-base, -large.
-
-    Its ``num_conv_pos_embeddings`` is the number of positional conv layers (5), not a kernel size."""
+    """data2vec-audio (transformers ``Data2VecAudioModel``): facebook/data2vec-audio-base, -large."""
 
     type: Literal["data2vec-audio"] = "data2vec-audio"
     model_class: ClassVar[str] = "transformers:Data2VecAudioModel"
     presets: ClassVar[dict] = PRESETS["data2vec-audio"]
     size: Size = SIZE
-    shape: Data2VecAudioShape = Field(
-        default_factory=Data2VecAudioShape, description="random init: fields over the preset"
-    )
+    shape: Data2VecAudioShape | None = SHAPE
+
+
+#: The shape class of each type.
+SHAPES: dict[str, type[HFAudioShape]] = {
+    "wav2vec2": Wav2Vec2Shape,
+    "hubert": HubertShape,
+    "wavlm": WavLMShape,
+    "data2vec-audio": Data2VecAudioShape,
+}
 
 
 @hookimpl

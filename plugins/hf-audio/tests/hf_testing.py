@@ -28,6 +28,8 @@ EXTRA: dict[str, dict[str, Any]] = {
     "wavlm": {"num_conv_pos_embeddings": 16, "num_buckets": 8, "max_bucket_distance": 20},
     "data2vec-audio": {"num_conv_pos_embeddings": 3, "conv_pos_kernel_size": 5},
 }
+#: The shape of the toy LLM the tests put behind the encoders.
+TINY_LLM = {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64}
 #: A pre-LN transformer over a layer-norm conv stack (the large releases' layout).
 STABLE = {"feat_extract_norm": "layer", "do_stable_layer_norm": True, "conv_bias": True}
 MODEL_CLASSES = {
@@ -39,9 +41,16 @@ MODEL_CLASSES = {
 FAMILIES = tuple(MODEL_CLASSES)
 
 
-def tiny_shape(family: str, **fields: Any) -> dict[str, Any]:
-    """The ``shape`` of a tiny random-init encoder of ``family``."""
+def tiny_fields(family: str, **fields: Any) -> dict[str, Any]:
+    """The transformers config fields of a tiny model of ``family`` (``fields`` under transformers' names)."""
     return {**TINY, **EXTRA[family], **fields}
+
+
+def tiny_shape(family: str, **fields: Any) -> dict[str, Any]:
+    """The ``shape`` of a tiny random-init encoder of ``family``: :func:`tiny_fields` under the shape's names."""
+    from slam_plugin_hf_audio.plugin import SHAPES
+
+    return SHAPES[family].from_upstream(tiny_fields(family, **fields)).given()
 
 
 def tiny_model(family: str, seed: int = 0, **fields: Any):
@@ -51,7 +60,7 @@ def tiny_model(family: str, seed: int = 0, **fields: Any):
 
     model_class = getattr(transformers, MODEL_CLASSES[family])
     torch.manual_seed(seed)
-    return model_class(model_class.config_class(**tiny_shape(family, **fields))).eval()
+    return model_class(model_class.config_class(**tiny_fields(family, **fields))).eval()
 
 
 def save_tiny(folder: Path, family: str, *, seed: int = 0, do_normalize: bool = False, **fields: Any):

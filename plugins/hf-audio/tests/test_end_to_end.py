@@ -1,4 +1,5 @@
-"""`slam train` then `slam infer` with a wav2vec2 and a WavLM encoder read from tiny transformers folders."""
+"""`slam train` then `slam infer` with a wav2vec2 (random init from ``size`` + ``shape``) and a WavLM
+encoder (a tiny transformers folder)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 import yaml
+from hf_testing import TINY_LLM, tiny_shape
 from safetensors.torch import load_file
 
 from slam_core.runtime.cli import main
@@ -26,13 +28,14 @@ def write_split(folder, name: str, count: int, seed: int) -> str:
     return f"{name}.jsonl"
 
 
-@pytest.mark.parametrize(("family", "layer"), [("wav2vec2", None), ("wavlm", "weighted")])
-def test_slam_train_then_slam_infer(family, layer, tiny_folder, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("family", "layer", "random_init"), [("wav2vec2", None, True), ("wavlm", "weighted", False)])
+def test_slam_train_then_slam_infer(family, layer, random_init, tiny_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    source = {"size": "base", "shape": tiny_shape(family)} if random_init else {"path": str(tiny_folder(family))}
     spec = {
-        "encoder": {"type": family, "path": str(tiny_folder(family)), "layer": layer},
+        "encoder": {"type": family, **source, "layer": layer},
         "projector": {"type": "linear-projector", "k": 4, "hidden_dim": 16},
-        "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 32},
+        "llm": {"type": "toy-llm", "shape": TINY_LLM},
         "task": {"type": "asr"},
         "data": {
             "train_manifest": write_split(tmp_path, "train", 4, seed=0),

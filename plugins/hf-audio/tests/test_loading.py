@@ -8,14 +8,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from hf_testing import TINY, save_tiny, tiny_shape
+from hf_testing import TINY_LLM, save_tiny, tiny_fields, tiny_shape
 
 from slam_core.audio import RawAudio
 from slam_core.errors import AudioError, CheckpointError, SpecError
 from slam_core.model import build_component, build_model
 from slam_core.spec import validate_spec
 
-LLM = {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64}
+LLM = {"type": "toy-llm", "shape": TINY_LLM}
 
 
 def spec(encoder: dict, **train):
@@ -38,7 +38,7 @@ def test_a_ctc_fine_tuned_folder_loads_its_encoder_and_ignores_the_head(tmp_path
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
     torch.manual_seed(0)
-    ctc = Wav2Vec2ForCTC(Wav2Vec2Config(**tiny_shape("wav2vec2"), vocab_size=12)).eval()
+    ctc = Wav2Vec2ForCTC(Wav2Vec2Config(**tiny_fields("wav2vec2"), vocab_size=12)).eval()
     ctc.save_pretrained(tmp_path)
     ours = encoder(type="wav2vec2", path=str(tmp_path))
     waveform = 0.1 * torch.randn(2000)
@@ -74,19 +74,24 @@ def test_weights_that_do_not_fit_their_config_name_the_missing_keys(tmp_path, ti
 
 def test_size_or_shape_with_a_path_and_a_layer_out_of_range_are_spec_errors(tiny_folder):
     path = str(tiny_folder("wav2vec2"))
-    with pytest.raises(SpecError, match=r"encoder: .*size and shape describe a random-init model"):
+    with pytest.raises(SpecError, match=r"wav2vec2: path .* is a checkpoint, which defines its own shape; drop size"):
         spec({"type": "wav2vec2", "path": path, "size": "large"})
-    with pytest.raises(SpecError, match=r"layer 3 is out of range: a model of 2 layers has hidden states 0..2"):
-        spec({"type": "wav2vec2", "shape": TINY, "layer": 3})
-    with pytest.raises(SpecError, match=r"wav2vec2: layer -4 is out of range: a model of 2 layers"):
+    with pytest.raises(SpecError, match=r"layer 3 is out of range: the model has 2 layers, i.e. hidden states 0..2"):
+        spec({"type": "wav2vec2", "shape": tiny_shape("wav2vec2"), "layer": 3})
+    with pytest.raises(SpecError, match=r"wav2vec2: layer -4 is out of range: the model has 2 layers"):
         encoder(type="wav2vec2", path=path, layer=-4)  # the folder's depth is known only once it is read
     with pytest.raises(SpecError, match=r"unknown size 'xl'|Input should be 'base' or 'large'"):
         spec({"type": "wav2vec2", "size": "xl"})
 
 
-def test_a_shape_field_the_family_lacks_is_refused():
-    with pytest.raises(SpecError, match=r"Data2VecAudioConfig has no field\(s\) \['do_stable_layer_norm'\]"):
-        encoder(type="data2vec-audio", shape=tiny_shape("data2vec-audio", do_stable_layer_norm=True))
+def test_shape_fields_take_the_shared_names_and_the_family_lacks_some():
+    with pytest.raises(SpecError, match=r"wav2vec2: 'num_hidden_layers' is now 'shape\.num_layers'"):
+        spec({"type": "wav2vec2", "shape": {"num_hidden_layers": 2}})
+    with pytest.raises(SpecError, match=r"encoder\.shape\.layer_norm_first: unknown field"):
+        spec({"type": "data2vec-audio", "shape": {"layer_norm_first": True}})
+    config = spec({"type": "data2vec-audio", "shape": {"num_layers": 2, "conv_pos_kernel": 5, "conv_pos_layers": 3}})
+    fields = {"num_hidden_layers": 2, "conv_pos_kernel_size": 5, "num_conv_pos_embeddings": 3}
+    assert config.encoder.random_init_fields() == fields
 
 
 def test_the_preprocessor_refuses_what_gives_no_frame_and_resamples_other_rates():

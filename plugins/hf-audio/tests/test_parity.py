@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hf_testing import FAMILIES, STABLE, save_tiny
+from hf_testing import FAMILIES, STABLE, TINY_LLM, save_tiny
 
 from slam_core.features import pad
 from slam_core.model import build_component
@@ -29,7 +29,7 @@ def encoder(family, folder, layer, normalize=None):
         {
             "encoder": {"type": family, "path": str(folder), "layer": layer, "normalize": normalize},
             "projector": {"type": "linear-projector", "k": 2, "hidden_dim": 8},
-            "llm": {"type": "toy-llm", "hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64},
+            "llm": {"type": "toy-llm", "shape": TINY_LLM},
             "task": {"type": "asr"},
         }
     )
