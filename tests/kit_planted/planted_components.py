@@ -6,11 +6,11 @@ import secrets
 from typing import Literal
 
 import torch
+from planted_plugins import ConvEncoderConfig, StackConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slam_plugin_lora.method import LoRA
 from torch import nn
 
-from planted_plugins import ConvEncoderConfig, StackConfig
 from slam_core.audio import WaveformPreprocessor, prepare_waveform
 from slam_core.components import Encoder, Projector
 from slam_core.hf_llm import HFCausalLM

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 import torch  # noqa: F401  (the planted bug: discovery now imports torch for every `slam` command)
-
 from planted_plugins import StackConfig
+
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 

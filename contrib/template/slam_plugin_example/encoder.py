@@ -17,7 +17,7 @@ RECEPTIVE_FIELD = 400
 
 
 class ExampleEncoder(Encoder):
-    """16 kHz waveform ``[B, N]`` → 7 unpadded strided convs (GELU) → per-frame LayerNorm → Linear → ``[B, T, dim]``.
+    """16 kHz waveform ``[B, N]`` → 7 unpadded strided convs (GELU) → per-frame LayerNorm → Linear → ``[B, T, D]``.
 
     A clip of ``n`` samples gives ``floor((n - kernel) / stride) + 1`` frames per conv layer. The
     convolutions are unpadded and every normalisation is per frame, so a valid output frame only
@@ -29,13 +29,14 @@ class ExampleEncoder(Encoder):
     def __init__(self, config: ExampleEncoderConfig):
         super().__init__()
         self.config = config
-        self.sample_rate, self.output_dim, self.frame_rate = 16000, config.dim, 16000 / 320
-        widths = [1, *[config.channels] * len(KERNELS)]
+        shape = config.shape
+        self.sample_rate, self.output_dim, self.frame_rate = 16000, shape.hidden_size, 16000 / 320
+        widths = [1, *[shape.conv_channels] * len(KERNELS)]
         self.convs = nn.ModuleList(
             nn.Conv1d(widths[i], widths[i + 1], KERNELS[i], STRIDES[i]) for i in range(len(KERNELS))
         )
-        self.norm = nn.LayerNorm(config.channels)
-        self.proj = nn.Linear(config.channels, config.dim)
+        self.norm = nn.LayerNorm(shape.conv_channels)
+        self.proj = nn.Linear(shape.conv_channels, shape.hidden_size)
 
     def preprocessor(self) -> WaveformPreprocessor:
         # refuses (AudioError) empty, non-finite, multi-channel and too-short clips; resamples other rates

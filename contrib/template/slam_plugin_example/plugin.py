@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from slam_core.configs import Shape
 from slam_core.hookspecs import hookimpl
 from slam_core.records import ComponentSpec
 
@@ -43,13 +44,25 @@ def slam_projectors() -> list[ComponentSpec]:
     ]
 
 
+class ExampleEncoderShape(Shape):
+    """The encoder's random-init architecture, under ``shape:`` (every field has a default).
+
+    A component with random weights takes its architecture as ``shape`` (and, with presets,
+    ``size``), using the names every plugin shares where they apply (``hidden_size``, ...;
+    see ``slam_core.configs``).
+    """
+
+    component = "example-encoder"
+    conv_channels: int = Field(32, gt=0, description="channels of every conv layer")
+    hidden_size: int = Field(64, gt=0, description="output_dim: the width of each frame")
+
+
 class ExampleEncoderConfig(BaseModel):
-    """wav2vec 2.0's conv stack on the 16 kHz waveform (50 Hz frames), then Linear → ``dim``."""
+    """wav2vec 2.0's conv stack on the 16 kHz waveform (50 Hz frames), then Linear → ``shape.hidden_size``."""
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["example-encoder"] = "example-encoder"
-    channels: int = Field(32, gt=0, description="channels of every conv layer")
-    dim: int = Field(64, gt=0, description="output_dim: the width of each frame")
+    shape: ExampleEncoderShape = Field(default_factory=ExampleEncoderShape)
 
 
 @hookimpl

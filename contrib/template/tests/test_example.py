@@ -1,4 +1,4 @@
-"""example-projector and example-encoder: the SLAM conformance kit plus checks against hand-written references."""
+"""example-projector and example-encoder against hand-written references (the kit: test_conformance.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,6 @@ import torch
 from slam_plugin_example.encoder import ExampleEncoder
 from slam_plugin_example.plugin import ExampleEncoderConfig, ExampleProjectorConfig
 from slam_plugin_example.projector import ExampleProjector
-
-from slam_core.testing import EncoderConformance, ProjectorConformance
-
-
-class TestExampleProjectorConformance(ProjectorConformance):
-    """Every contract test of the kit, run on a tiny configuration found through the entry point."""
-
-    component_name = "example-projector"
-    config = {"k": 3}
 
 
 def reference(projector: ExampleProjector, frames: torch.Tensor) -> torch.Tensor:
@@ -56,20 +47,13 @@ def test_bad_config_is_refused(bad):
         ExampleProjectorConfig.model_validate({"type": "example-projector", **bad})
 
 
-class TestExampleEncoderConformance(EncoderConformance):
-    """The kit feeds 16 kHz RawAudio clips of many lengths, down to the shortest the preprocessor takes (400)."""
-
-    component_name = "example-encoder"
-    config = {"channels": 8, "dim": 16}
-
-
 @pytest.mark.parametrize(("n", "frames"), [(400, 1), (719, 1), (720, 2), (1601, 4), (16000, 49)])
 def test_encoder_frames_follow_the_conv_arithmetic(n, frames):
     """400 samples (the receptive field) give one frame, 720 the second, one second 49."""
     by_hand = n
     for kernel, stride in [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2:
         by_hand = (by_hand - kernel) // stride + 1
-    encoder = ExampleEncoder(ExampleEncoderConfig(channels=4, dim=6)).eval()
+    encoder = ExampleEncoder(ExampleEncoderConfig(shape={"conv_channels": 4, "hidden_size": 6})).eval()
     with torch.no_grad():
         hidden, lengths = encoder(torch.randn(1, n), torch.tensor([n]))
     assert by_hand == frames and lengths.tolist() == [frames] and hidden.shape == (1, frames, 6)
