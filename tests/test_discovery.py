@@ -766,14 +766,14 @@ def test_there_is_one_hook_per_component_kind():
 
 
 def test_an_unknown_type_names_the_plugins_that_failed_to_load(site):
-    site.add_plugin("slam-plugin-hubert", "import no_such_dependency_xyz\n", version="0.4.0", entry_point="hubert")
+    site.add_plugin("slam-plugin-sew", "import no_such_dependency_xyz\n", version="0.4.0", entry_point="sew")
     with pytest.raises(plugins.UnknownComponentError) as caught:
-        plugins.registry().get("encoder", "hubert")
+        plugins.registry().get("encoder", "sew")
     message = str(caught.value)
-    assert "unknown encoder type 'hubert'." in message
+    assert "unknown encoder type 'sew'." in message
     assert (
-        "This installed plugin failed to load and may provide it: slam-plugin-hubert 0.4.0 (entry point 'hubert'): "
-        "import-failed: importing 'slam_plugin_hubert_plugin' failed: ModuleNotFoundError: "
+        "This installed plugin failed to load and may provide it: slam-plugin-sew 0.4.0 (entry point 'sew'): "
+        "import-failed: importing 'slam_plugin_sew_plugin' failed: ModuleNotFoundError: "
         "No module named 'no_such_dependency_xyz'."
     ) in message
 
@@ -782,17 +782,17 @@ def test_a_spec_naming_the_type_of_a_plugin_that_failed_says_so(site):
     from slam_core.errors import SpecError
     from slam_core.spec import validate_spec
 
-    site.add_plugin("slam-plugin-hubert", "raise RuntimeError('libsndfile missing')\n", entry_point="hubert")
+    site.add_plugin("slam-plugin-sew", "raise RuntimeError('libsndfile missing')\n", entry_point="sew")
     document = {
-        "encoder": {"type": "hubert"},
+        "encoder": {"type": "sew"},
         "projector": {"type": "linear-projector"},
         "llm": {"type": "toy-llm"},
         "task": {"type": "asr"},
     }
     with pytest.raises(SpecError) as caught:
         validate_spec(document)
-    assert "encoder.type: unknown encoder type 'hubert'" in str(caught.value)
-    assert "slam-plugin-hubert 1.0.0 (entry point 'hubert'): import-failed" in str(caught.value)
+    assert "encoder.type: unknown encoder type 'sew'" in str(caught.value)
+    assert "slam-plugin-sew 1.0.0 (entry point 'sew'): import-failed" in str(caught.value)
     assert "RuntimeError: libsndfile missing" in str(caught.value)
 
 
