@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from slam_core import plugins
 from slam_core.configs import InputPath
@@ -33,8 +43,20 @@ COMPONENT_SECTIONS: dict[str, str] = {
 OPTIONAL_SECTIONS = frozenset({"peft"})
 
 
+#: An integer field: ``true``/``false`` (which Python counts as 1/0) and ``2.0`` are refused, not read as numbers.
+Integer = Annotated[int, Strict()]
+
+
+def _refuse_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A core section: unknown keys, infinite or NaN floats and booleans given for integers are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DataSpec(_Section):
@@ -48,14 +70,14 @@ class DataSpec(_Section):
     train_manifest: InputPath | None = None
     valid_manifest: InputPath | None = None
     test_manifest: InputPath | None = None
-    batch_size: int | None = Field(4, gt=0, description="samples per batch (a cap beside max_batch_seconds)")
+    batch_size: Integer | None = Field(4, gt=0, description="samples per batch (a cap beside max_batch_seconds)")
     max_batch_seconds: float | None = Field(
         None, gt=0, description="padded audio seconds per batch: batch size × longest sample"
     )
     bucketing: bool = Field(True, description="batch samples of similar duration together")
-    num_buckets: int = Field(10, ge=1, description="duration buckets, when bucketing")
+    num_buckets: Integer = Field(10, ge=1, description="duration buckets, when bucketing")
     shuffle: bool = Field(True, description="reshuffle the train split each epoch (valid/test keep their order)")
-    num_workers: int = Field(2, ge=0)
+    num_workers: Integer = Field(2, ge=0)
     max_duration_s: float = Field(30.0, gt=0, description="longest sample accepted, in seconds")
     bad_samples: Literal["error", "skip"] = Field(
         "error", description="a missing, corrupt, empty or over-long sample: stop with an error, or skip it"
@@ -73,13 +95,13 @@ class DataSpec(_Section):
 class TrainSpec(_Section):
     """Optimisation, what is frozen, the engine, validation, checkpoints (see ``slam_core.runtime.train``)."""
 
-    seed: int = 42
+    seed: Integer = 42
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    warmup_steps: int = Field(1000, ge=0)
-    max_steps: int | None = Field(None, gt=0, description="stop after this many optimizer steps (epochs still cap)")
-    epochs: int = Field(1, gt=0)
-    grad_accum: int = Field(1, gt=0)
+    warmup_steps: Integer = Field(1000, ge=0)
+    max_steps: Integer | None = Field(None, gt=0, description="stop after this many optimizer steps (epochs still cap)")
+    epochs: Integer = Field(1, gt=0)
+    grad_accum: Integer = Field(1, gt=0)
     grad_clip: float | None = Field(1.0, gt=0)
     dtype: Literal["fp32", "bf16", "fp16"] = "bf16"
     freeze_encoder: bool = True
@@ -87,20 +109,22 @@ class TrainSpec(_Section):
     engine: Literal["single", "ddp", "fsdp2", "deepspeed"] = "single"
     output_dir: str = "runs/default"
     lr_schedule: Literal["linear", "cosine"] = Field("linear", description="decay after the linear warmup")
-    deepspeed_stage: Literal[1, 2, 3] = Field(2, description="ZeRO stage, with engine: deepspeed")
+    deepspeed_stage: Annotated[Literal[1, 2, 3], BeforeValidator(_refuse_bool)] = Field(
+        2, description="ZeRO stage, with engine: deepspeed"
+    )
     deepspeed_config: dict[str, Any] = Field(
         default_factory=dict, description="entries merged over the DeepSpeed config built from this section"
     )
     nan_policy: Literal["error", "skip_batch"] = Field(
         "error", description="a non-finite loss: stop, or skip that optimizer step's batches"
     )
-    max_consecutive_skips: int = Field(
+    max_consecutive_skips: Integer = Field(
         10, gt=0, description="with skip_batch: stop when more than this many steps in a row are skipped"
     )
-    log_every_steps: int = Field(10, gt=0)
-    eval_every_steps: int | None = Field(None, gt=0, description="validate every N steps; null: after each epoch")
-    save_every_steps: int | None = Field(None, gt=0, description="checkpoint every N steps; null: after each epoch")
-    keep_last: int | None = Field(2, gt=0, description="checkpoints kept besides the best; null keeps all")
+    log_every_steps: Integer = Field(10, gt=0)
+    eval_every_steps: Integer | None = Field(None, gt=0, description="validate every N steps; null: after each epoch")
+    save_every_steps: Integer | None = Field(None, gt=0, description="checkpoint every N steps; null: after each epoch")
+    keep_last: Integer | None = Field(2, gt=0, description="checkpoints kept besides the best; null keeps all")
     best_metric: str | None = Field("loss", description="validation metric choosing the best checkpoint")
     best_mode: Literal["min", "max"] = "min"
     encoder_cache_dir: str | None = Field(
@@ -117,14 +141,14 @@ class TrainSpec(_Section):
 class InferSpec(_Section):
     """Decoding settings."""
 
-    batch_size: int = Field(4, gt=0)
-    max_new_tokens: int = Field(200, gt=0)
-    num_beams: int = Field(1, gt=0)
+    batch_size: Integer = Field(4, gt=0)
+    max_new_tokens: Integer = Field(200, gt=0)
+    num_beams: Integer = Field(1, gt=0)
     do_sample: bool = False
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     repetition_penalty: float = Field(1.0, gt=0)
-    no_repeat_ngram_size: int = Field(0, ge=0)
+    no_repeat_ngram_size: Integer = Field(0, ge=0)
 
 
 class BranchSpec(_Section):
@@ -141,7 +165,7 @@ class FusionSpec(_Section):
     mode: Literal["time", "frame"] = Field(
         "time", description="time: the branches' embeddings one after the other; frame: summed frame by frame"
     )
-    max_frame_difference: int = Field(2, ge=0, description="frame mode: tolerated length difference in frames")
+    max_frame_difference: Integer = Field(2, ge=0, description="frame mode: tolerated length difference in frames")
     branches: list[BranchSpec] = Field(min_length=1, description="the other branches: name, encoder, projector")
 
     @model_validator(mode="after")
@@ -339,6 +363,8 @@ def _describe_validation_errors(exc: ValidationError, data: dict[str, Any]) -> l
             lines.append(f"{path}: required field missing")
         elif error["type"] == "extra_forbidden":
             lines.append(f"{path}: unknown field (check its spelling against `slam spec schema`)")
+        elif error["type"] == "int_type" and isinstance(error["input"], bool):
+            lines.append(f"{path}: expected an integer, got the boolean {str(error['input']).lower()}")
         else:
             given = error["input"]
             shown = "" if isinstance(given, dict) else f" (got {given!r})"  # a whole section says nothing

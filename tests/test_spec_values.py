@@ -1,0 +1,60 @@
+"""Core spec values that validate as a type but cannot work: infinities, NaN, booleans for integers."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from support.synthetic import TOY_SPEC
+
+from slam_core.runtime.cli import main
+
+
+def _validate(tmp_path, capsys, text: str) -> tuple[int, list[str]]:
+    """``slam spec validate`` of TOY_SPEC with ``text`` (YAML) merged into its sections: the exit status and
+    the error lines."""
+    spec = {name: dict(value) if isinstance(value, dict) else value for name, value in TOY_SPEC.items()}
+    for section, entries in yaml.safe_load(text).items():
+        spec.setdefault(section, {}).update(entries)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    status = main(["spec", "validate", "--no-check-paths", str(path)])
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("train: {lr: .inf}", "train.lr: Input should be a finite number (got inf)"),
+        ("train: {grad_clip: .nan}", "train.grad_clip: Input should be a finite number (got nan)"),
+        ("data: {max_duration_s: .inf}", "data.max_duration_s: Input should be a finite number (got inf)"),
+        ("data: {max_batch_seconds: -.inf}", "data.max_batch_seconds: Input should be a finite number (got -inf)"),
+        ("infer: {temperature: .nan}", "infer.temperature: Input should be a finite number (got nan)"),
+    ],
+)
+def test_a_non_finite_float_is_refused_naming_the_field(tmp_path, capsys, text, problem):
+    status, lines = _validate(tmp_path, capsys, text)
+    assert status == 2
+    assert lines == [f"slam: error: invalid pipeline spec in {tmp_path / 'spec.yaml'}: {problem}"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("data: {batch_size: true}", "data.batch_size: expected an integer, got the boolean true"),
+        ("data: {num_workers: false}", "data.num_workers: expected an integer, got the boolean false"),
+        ("train: {epochs: true}", "train.epochs: expected an integer, got the boolean true"),
+        ("train: {max_steps: true}", "train.max_steps: expected an integer, got the boolean true"),
+        ("infer: {max_new_tokens: true}", "infer.max_new_tokens: expected an integer, got the boolean true"),
+        ("train: {epochs: 2.0}", "train.epochs: Input should be a valid integer (got 2.0)"),
+        ("train: {deepspeed_stage: true}", "train.deepspeed_stage: expected an integer, got the boolean true"),
+    ],
+)
+def test_a_boolean_or_float_for_an_integer_is_refused_naming_the_field(tmp_path, capsys, text, problem):
+    status, lines = _validate(tmp_path, capsys, text)
+    assert status == 2
+    assert lines == [f"slam: error: invalid pipeline spec in {tmp_path / 'spec.yaml'}: {problem}"]
+
+
+def test_finite_floats_and_true_integers_still_validate(tmp_path, capsys):
+    status, _ = _validate(tmp_path, capsys, "train: {lr: 1.0e-3, epochs: 3, deepspeed_stage: 3}\ndata: {batch_size: 2}")
+    assert status == 0
