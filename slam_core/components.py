@@ -200,6 +200,28 @@ class TaskHead(abc.ABC):
         Default: :meth:`target`. Validation and ``slam infer`` records use it."""
         return self.target(sample)
 
+    def sample_problem(self, sample: dict[str, Any], *, needs_target: bool) -> str | None:
+        """Why this head cannot use ``sample`` (a field missing or of the wrong type), or ``None``.
+
+        The data pipeline asks this of every manifest sample when it indexes the manifest, before
+        any batch, so that such a sample is a bad sample (an error naming its manifest line, or a
+        skip under ``data.bad_samples: skip``) and not a failure mid-epoch. ``needs_target`` is true
+        for the training and validation splits; decoding checks a target only where the sample has
+        one. Default: build :meth:`instruction`, and :meth:`target` and :meth:`references` when a
+        target is wanted or given; the message of a ``KeyError``, ``TypeError`` or ``ValueError``
+        they raise is the reason.
+        """
+        try:
+            self.instruction(sample)
+            if needs_target or "target" in sample:
+                self.target(sample)
+                self.references(sample)
+        except KeyError as exc:
+            return str(exc.args[0]) if exc.args else f"missing field {exc!r}"
+        except (TypeError, ValueError) as exc:
+            return str(exc)
+        return None
+
     def postprocess(self, text: str) -> str:
         """Clean a decoded hypothesis (default: strip white space)."""
         return text.strip()

@@ -150,6 +150,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(args.hypotheses, metrics, args.output, **parse_scoring_options(args.option))
     for name, value in report["metrics"].items():
         print(f"{name}: {value:.4f}")
+    if report["skipped"]:
+        print(f"skipped: {report['skipped']}")  # bad samples slam infer could not decode: not scored
     return 0
 
 

@@ -7,6 +7,7 @@ rank sees the same samples and plans the same batches.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,6 +23,8 @@ from slam_core.runtime.data.media import media_seconds
 logger = logging.getLogger(__name__)
 
 BadSamplePolicy = Literal["error", "skip"]
+#: ``sample_problem(fields) -> reason | None``: the task head's check of a sample's fields.
+SampleCheck = Callable[[dict], "str | None"]
 
 #: Header reads run in threads (libsndfile releases the GIL; network file systems gain most).
 PROBE_THREADS = 16
@@ -45,15 +48,23 @@ def bad_sample_message(entry: Entry, reason: str) -> str:
 
 
 def index_entries(
-    entries: list[Entry], *, max_duration_s: float, bad_samples: BadSamplePolicy, modality: Modality = "audio"
+    entries: list[Entry],
+    *,
+    max_duration_s: float,
+    bad_samples: BadSamplePolicy,
+    modality: Modality = "audio",
+    sample_problem: SampleCheck | None = None,
 ) -> SampleIndex:
-    """Durations of ``entries`` (of the video, for video encoders); a bad one is an error listing every bad
-    sample, or a logged skip."""
+    """Durations of ``entries`` (of the video, for video encoders); a bad one is an error naming every bad
+    sample, or a logged skip. ``sample_problem`` (the task head's) makes a sample whose fields the head
+    cannot use a bad one too."""
     with ThreadPoolExecutor(min(PROBE_THREADS, max(1, len(entries)))) as pool:
-        results = list(pool.map(lambda entry: _probe(entry, max_duration_s, modality), entries))
-    bad = {e.key: bad_sample_message(e, r) for e, r in zip(entries, results, strict=True) if isinstance(r, str)}
+        results = list(pool.map(lambda entry: _probe(entry, max_duration_s, modality, sample_problem), entries))
+    bad = {e.key: r for e, r in zip(entries, results, strict=True) if isinstance(r, str)}
+    if len(bad) == 1 and bad_samples == "error":
+        raise BadSampleError(f"{next(iter(bad.values()))}; {SKIP_HINT}")
     if bad and bad_samples == "error":
-        raise BadSampleError(f"{len(bad)} bad sample(s); {SKIP_HINT}:\n" + _listing(list(bad.values())))
+        raise BadSampleError(f"{len(bad)} bad samples; {SKIP_HINT}:\n" + _listing(list(bad.values())))
     if bad:
         listing = _listing(list(bad.values()))
         logger.warning("skipping %d of %d samples (data.bad_samples: skip):\n%s", len(bad), len(entries), listing)
@@ -61,17 +72,21 @@ def index_entries(
     return SampleIndex([e for e, _ in kept], np.array([r for _, r in kept], dtype=np.float64), bad)
 
 
-def _probe(entry: Entry, max_duration_s: float, modality: Modality) -> float | str:
-    """The entry's seconds of media, or why it cannot be used."""
+def _probe(entry: Entry, max_duration_s: float, modality: Modality, sample_problem: SampleCheck | None) -> float | str:
+    """The entry's seconds of media, or the message saying why it cannot be used."""
+    problem = sample_problem(entry.fields) if sample_problem is not None else None
+    if problem is not None:
+        return f"{entry.origin}: {problem}"
     try:
         seconds = media_seconds(entry, modality)
     except AudioError as exc:
-        return str(exc)
+        return bad_sample_message(entry, str(exc))
     if seconds > max_duration_s:
-        return (
+        return bad_sample_message(
+            entry,
             f"{seconds:.2f} s of {'audio' if modality == 'audio' else 'video'} exceeds "
             f"data.max_duration_s = {max_duration_s:g} s; "
-            "cut it into shorter segments or raise the limit"
+            "cut it into shorter segments or raise the limit",
         )
     return seconds
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,12 +18,12 @@ from torch.utils.data import DataLoader
 from slam_core.runtime.data.batch import Batch
 from slam_core.runtime.data.dataset import SampleDataset, collate
 from slam_core.runtime.data.errors import DataError, ManifestError
-from slam_core.runtime.data.index import index_entries
+from slam_core.runtime.data.index import SampleCheck, index_entries
 from slam_core.runtime.data.manifest import read_manifest
 from slam_core.runtime.data.sampler import BatchPlanner, BatchRule
 
 if TYPE_CHECKING:
-    from slam_core.components import Modality
+    from slam_core.components import Modality, TaskHead
     from slam_core.spec import DataSpec, PipelineSpec
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ class Batches:
     iteration resumes at the following batch (later iterations start at the epoch's beginning).
     Samples skipped as bad are listed in ``Batch.skipped``: those found in the index on rank 0's
     first batch of each epoch, those found while loading on the next batch yielded (a batch
-    whose samples were all skipped is dropped).
+    whose samples were all skipped is dropped). ``skipped`` may map each key to why it was skipped
+    (:attr:`skip_reasons`).
     """
 
     def __init__(
@@ -53,7 +54,7 @@ class Batches:
         world_size: int = 1,
         num_workers: int = 0,
         pin_memory: bool = False,
-        skipped: Sequence[str] = (),
+        skipped: Sequence[str] | Mapping[str, str] = (),
     ):
         if len(planner.durations) != len(dataset):
             raise ValueError(f"the planner has {len(planner.durations)} samples, the dataset {len(dataset)}")
@@ -65,6 +66,7 @@ class Batches:
         self.rank, self.world_size = rank, world_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.skipped = list(skipped)
+        self.skip_reasons: dict[str, str] = dict(skipped) if isinstance(skipped, Mapping) else {}
         self.fingerprint = _fingerprint([entry.key for entry in dataset.entries], planner)
         self._epoch = self._position = self._resume_at = 0
         self._plan_cache: tuple[int, list[list[int]]] | None = None
@@ -183,12 +185,20 @@ def manifest_batches(
     rank: int = 0,
     world_size: int = 1,
     modality: Modality = "audio",
+    sample_problem: SampleCheck | None = None,
 ) -> Batches:
-    """:class:`Batches` of one manifest, batched and checked as ``data`` says; ``modality`` is the encoder's."""
+    """:class:`Batches` of one manifest, batched and checked as ``data`` says; ``modality`` is the encoder's,
+    ``sample_problem`` the task head's check of each sample's fields (see :func:`index_entries`)."""
     entries = read_manifest(manifest)
     if not entries:
         raise ManifestError(f"{Path(manifest).absolute()}: the manifest holds no samples")
-    index = index_entries(entries, max_duration_s=data.max_duration_s, bad_samples=data.bad_samples, modality=modality)
+    index = index_entries(
+        entries,
+        max_duration_s=data.max_duration_s,
+        bad_samples=data.bad_samples,
+        modality=modality,
+        sample_problem=sample_problem,
+    )
     if not index.entries:
         raise DataError(f"{Path(manifest).absolute()}: no usable samples, all {len(entries)} are bad (see the log)")
     planner = BatchPlanner(
@@ -209,7 +219,7 @@ def manifest_batches(
         world_size=world_size,
         num_workers=data.num_workers,
         pin_memory=torch.cuda.is_available(),
-        skipped=list(index.skipped),
+        skipped=index.skipped,
     )
 
 
@@ -222,6 +232,7 @@ def build_batches(
     world_size: int = 1,
     seed: int | None = None,
     modality: Modality = "audio",
+    task: TaskHead | None = None,
 ) -> Batches:
     """The batches of ``split`` for ``rank`` of ``world_size``, from the manifest named by ``spec.data``.
 
@@ -229,6 +240,8 @@ def build_batches(
     ``modality`` what it reads (``model.modality``); the preprocessor is all the workers receive. Only
     ``train`` is shuffled (when ``data.shuffle``), from ``seed`` (default ``train.seed``) and
     the epoch; ``test`` batches are capped by ``infer.batch_size`` instead of ``data.batch_size``.
+    ``task`` (``model.task``) checks each sample's fields when the manifest is indexed: a ``train`` or
+    ``valid`` sample needs a target the head can read (:meth:`~slam_core.components.TaskHead.sample_problem`).
     """
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
@@ -247,4 +260,9 @@ def build_batches(
         rank=rank,
         world_size=world_size,
         modality=modality,
+        sample_problem=None if task is None else _sample_check(task, needs_target=split != "test"),
     )
+
+
+def _sample_check(task: TaskHead, *, needs_target: bool) -> SampleCheck:
+    return lambda fields: task.sample_problem(fields, needs_target=needs_target)

@@ -15,6 +15,8 @@ from slam_core.spec import PipelineSpec
 
 #: Manifest fields not copied into the hypotheses file.
 DROPPED_FIELDS = frozenset({"source"})
+#: The ``error`` of a sample skipped while loading (its reason is in the log, not in the batches).
+SKIPPED_WHILE_LOADING = "skipped as a bad sample while loading (data.bad_samples: skip); the log says why"
 
 
 def decode(
@@ -31,11 +33,13 @@ def decode(
     ``checkpoint`` is a checkpoint folder or a run folder (its best, else latest, checkpoint).
     Each line of ``output`` holds the sample's ``key``, ``hypothesis`` (post-processed by the
     task), the task's ``references`` when the manifest has a ``target``, and its other task
-    fields, in the manifest's order. The file is written under a temporary name and renamed
-    when complete.
+    fields, in the manifest's order. A sample skipped under ``data.bad_samples: skip`` has a line
+    with its ``key`` and ``error`` (why) instead. The file is written under a temporary name and
+    renamed when complete.
     """
     from slam_core.model import build_model
     from slam_core.runtime.data.loader import build_batches
+    from slam_core.runtime.data.manifest import read_manifest
     from slam_core.runtime.infer.weights import load_trained_weights
 
     if manifest is not None:
@@ -46,15 +50,17 @@ def decode(
     if checkpoint is not None:
         load_trained_weights(model, checkpoint)
     model = model.to(device)
-    batches = build_batches(spec, "test", model.preprocessor(), modality=model.modality)
+    batches = build_batches(spec, "test", model.preprocessor(), modality=model.modality, task=model.task)
     batches.set_epoch(0)
     decoded = decode_batches(model, batches, generate_options(spec.infer), device)
     records: dict[str, dict[str, Any]] = {}
     for sample, hypothesis, references in zip(decoded.samples, decoded.hypotheses, decoded.references, strict=True):
         # the first decode of a key wins: padding repeats a sample on the last step of a sharded run
         records.setdefault(sample["key"], _record(sample, hypothesis, references))
-    order = [entry.key for entry in batches.dataset.entries if entry.key in records]  # the manifest's order
-    return _write_jsonl(Path(output), [records[key] for key in order])
+    order = [entry.key for entry in read_manifest(spec.data.test_manifest)]  # the manifest's order
+    skipped = batches.skip_reasons
+    lines = [records.get(key) or {"key": key, "error": skipped.get(key, SKIPPED_WHILE_LOADING)} for key in order]
+    return _write_jsonl(Path(output), lines)
 
 
 def _record(sample: dict[str, Any], hypothesis: str, references) -> dict[str, Any]:

@@ -42,7 +42,8 @@ def parse_scoring_options(pairs: Sequence[str]) -> dict[str, Any]:
 
 def read_hypotheses(path: str | Path) -> list[dict[str, Any]]:
     """The records of a hypotheses jsonl; each needs ``hypothesis`` and ``references`` (as ``slam infer``
-    writes them: the task's references, e.g. several captions) or a reference ``target``."""
+    writes them: the task's references, e.g. several captions) or a reference ``target``. A record
+    with an ``error`` (a sample ``slam infer`` skipped as bad) is kept as it is, to be counted apart."""
     path = Path(path)
     if not path.is_file():
         raise HypothesesError(f"{path}: no such hypotheses file (write one with `slam infer`)")
@@ -54,6 +55,9 @@ def read_hypotheses(path: str | Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise HypothesesError(f"{path}:{number}: not JSON: {exc.msg}") from None
+        if isinstance(record, dict) and _skipped(record):
+            records.append(record)
+            continue
         missing = [field for field in ("hypothesis", "target") if field not in record]
         if "references" in record and missing == ["target"]:
             missing = []
@@ -69,7 +73,10 @@ def evaluate(hypotheses: str | Path, metrics: Sequence[str], output: str | Path 
     """Score ``hypotheses`` with ``metrics`` (see ``slam_core.runtime.metrics``); write ``output`` as JSON if given."""
     from slam_core.runtime.metrics import score
 
-    records = read_hypotheses(hypotheses)
+    everything = read_hypotheses(hypotheses)
+    records = [record for record in everything if not _skipped(record)]
+    if not records:
+        raise HypothesesError(f"{hypotheses}: every sample was skipped as bad; nothing to score")
     results = score(
         list(metrics),
         [record["hypothesis"] for record in records],
@@ -77,9 +84,19 @@ def evaluate(hypotheses: str | Path, metrics: Sequence[str], output: str | Path 
         samples=records,
         **options,
     )
-    report = {"hypotheses": str(hypotheses), "count": len(records), "metrics": results}
+    report = {
+        "hypotheses": str(hypotheses),
+        "count": len(records),
+        "skipped": len(everything) - len(records),
+        "metrics": results,
+    }
     if output is not None:
         # JSON has no infinity: an error rate over no reference words is written as null
         clean = {name: (value if math.isfinite(value) else None) for name, value in results.items()}
         Path(output).write_text(json.dumps({**report, "metrics": clean}, indent=1) + "\n")
     return report
+
+
+def _skipped(record: dict[str, Any]) -> bool:
+    """Whether ``record`` is a sample ``slam infer`` skipped as bad: it has an ``error`` and no hypothesis."""
+    return "error" in record and "hypothesis" not in record

@@ -241,7 +241,14 @@ def default_batches_factory(spec: PipelineSpec, model) -> BatchesFactory:
             return None
         preprocessor = model.preprocessor(training=split == "train")
         return build(
-            spec, split, preprocessor, rank=rank, world_size=world_size, seed=spec.train.seed, modality=model.modality
+            spec,
+            split,
+            preprocessor,
+            rank=rank,
+            world_size=world_size,
+            seed=spec.train.seed,
+            modality=model.modality,
+            task=model.task,
         )
 
     return factory
