@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,11 +99,18 @@ def _load_model(folder: Path, model_class: type, dtype: torch.dtype, config_type
         raise CheckpointError(f"{folder}: no weights found; expected one of {list(WEIGHT_FILES)}")
     hf_config = model_class.config_class.from_dict({**fields, **INFERENCE_SETTINGS})
     _refuse_unsupported(hf_config, str(folder / "config.json"))
+    if torch.get_default_device().type == "meta":  # slam inspect: the architecture only, no weights read
+        return model_class(hf_config).to(dtype)
     with _quiet_transformers():
         try:
             model, info = model_class.from_pretrained(
                 folder, config=hf_config, dtype=dtype, output_loading_info=True, weights_only=True
             )
+        except pickle.UnpicklingError:
+            raise CheckpointError(
+                f"{folder / present[0]}: the pickle holds more than tensors, which torch.load(weights_only=True) "
+                "refuses; convert a trusted copy to safetensors"
+            ) from None
         except (OSError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{folder / present[0]}: cannot load the weights: {exc}") from exc
     problems = _loading_problems(info)

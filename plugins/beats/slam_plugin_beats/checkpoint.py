@@ -76,7 +76,7 @@ def read_checkpoint(path: str | Path) -> BeatsCheckpoint:
     """Load and check a released BEATs ``.pt`` file (``torch.load(weights_only=True)``, on the CPU)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise CheckpointError(
             f"BEATs checkpoint {path} does not exist; download a released model (e.g. BEATs_iter3_plus_AS2M.pt "
             "from https://github.com/microsoft/unilm/tree/master/beats) or set path: null for a random-init encoder"
         )
@@ -115,6 +115,12 @@ def load_checkpoint_into(module: nn.Module, checkpoint: BeatsCheckpoint) -> None
             f"{checkpoint.path}: state dict does not match the BEATs architecture in its cfg "
             f"({'; '.join(problems)}); is it a checkpoint of another model?"
         )
+    if any(t.is_meta for t in module.state_dict().values()):  # slam inspect: nothing to copy, shapes only
+        own = module.state_dict()
+        wrong = [k for k, t in checkpoint.state_dict.items() if tuple(t.shape) != tuple(own[k].shape)]
+        if wrong:
+            raise CheckpointError(f"{checkpoint.path}: tensor shapes do not match its cfg, e.g. {wrong[:3]}")
+        return
     try:
         module.load_state_dict(checkpoint.state_dict, strict=True)
     except RuntimeError as exc:

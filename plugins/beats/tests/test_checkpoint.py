@@ -117,7 +117,7 @@ def test_finetuned_checkpoint_predictor_is_ignored(tmp_path, reference):
 
 def test_missing_file_is_named(tmp_path):
     missing = tmp_path / "BEATs_iter3_plus_AS2M.pt"
-    with pytest.raises(FileNotFoundError, match=rf"{re.escape(str(missing))} does not exist.*path: null"):
+    with pytest.raises(CheckpointError, match=rf"{re.escape(str(missing))} does not exist.*path: null"):
         BeatsEncoder(BeatsConfig(path=str(missing)))
 
 

@@ -134,6 +134,8 @@ def _load_weights(directory: Path, config, dtype: torch.dtype):
     if not present:
         raise CheckpointError(f"{directory}: no weights found; expected one of {list(WEIGHT_FILES)}")
     weights = directory / present[0]
+    if torch.get_default_device().type == "meta":  # slam inspect: the architecture only, no weights read
+        return HubertModel(config).to(dtype)
     with _quiet_transformers():
         try:
             model, info = HubertModel.from_pretrained(

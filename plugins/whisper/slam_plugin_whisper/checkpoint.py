@@ -161,3 +161,8 @@ def _torch_load(file: Path) -> Any:
             f"whisper: {file} cannot be loaded with weights_only=True ({error}); "
             "re-save it holding only tensors, dicts, lists and numbers"
         ) from error
+    except Exception as error:  # a truncated or foreign file: zip and unpickling errors have many types
+        raise CheckpointError(
+            f"whisper: {file} cannot be read as a torch checkpoint ({type(error).__name__}: {error}); "
+            "is the file complete?"
+        ) from error
