@@ -23,7 +23,7 @@ from torch import nn
 
 from slam_core import plugins, splice
 from slam_core.components import LLM, Encoder, Modality, PEFTMethod, Projector, TaskHead
-from slam_core.errors import ContractError
+from slam_core.errors import ContractError, SpecError
 from slam_core.factories import build_component
 from slam_core.features import PerBranch
 from slam_core.fusion import FusionMode, fuse, fused_lengths
@@ -275,6 +275,22 @@ def _check_lengths(component: str, returned: torch.Tensor, expected: torch.Tenso
         raise ContractError(f"{component} output has {output.shape[1]} frames, expected max length {longest}")
 
 
+def check_audio_positions(encoder: Encoder, projector: Projector, max_seconds: float, projector_type: str) -> None:
+    """Refuse a projector whose stride leaves no LLM position for even the longest clip the data allows."""
+    import math
+
+    frames = math.floor(max_seconds * encoder.frame_rate)
+    positions = int(projector.output_lengths(torch.tensor([frames], device="cpu"))[0])
+    if positions < 1:
+        raise SpecError(
+            [
+                f"projector ({projector_type}): leaves no audio position for the longest clip the data allows "
+                f"(data.max_duration_s {max_seconds:g} s = {frames} encoder frames at {encoder.frame_rate:g}/s "
+                f"give {positions} positions); lower the projector's stride (e.g. projector.k)"
+            ]
+        )
+
+
 def build_model(spec: PipelineSpec, registry: plugins.Registry | None = None) -> SlamModel:
     """Compose a :class:`SlamModel` from a validated spec."""
     llm = build_component("llm", spec.llm, registry)
@@ -284,6 +300,7 @@ def build_model(spec: PipelineSpec, registry: plugins.Registry | None = None) ->
         projector = build_component(
             "projector", projector_config, registry, input_dim=encoder.output_dim, output_dim=llm.hidden_size
         )
+        check_audio_positions(encoder, projector, spec.data.max_duration_s, projector_config.type)
         return Branch(encoder, projector)
 
     main = branch(spec.encoder, spec.projector)

@@ -58,3 +58,35 @@ def test_a_boolean_or_float_for_an_integer_is_refused_naming_the_field(tmp_path,
 def test_finite_floats_and_true_integers_still_validate(tmp_path, capsys):
     status, _ = _validate(tmp_path, capsys, "train: {lr: 1.0e-3, epochs: 3, deepspeed_stage: 3}\ndata: {batch_size: 2}")
     assert status == 0
+
+
+def _inspect(tmp_path, capsys, **sections) -> tuple[int, list[str]]:
+    """``slam inspect`` (builds on the meta device) of TOY_SPEC with ``sections`` updated."""
+    spec = {name: dict(value) if isinstance(value, dict) else value for name, value in TOY_SPEC.items()}
+    for section, entries in sections.items():
+        spec.setdefault(section, {}).update(entries)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    status = main(["inspect", str(path)])
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+def test_a_projector_stride_that_leaves_no_audio_position_is_refused(tmp_path, capsys):
+    # the toy encoder gives 25 frames/s: 2 s are 50 frames; a stride of 51 leaves none, 50 leaves one
+    status, lines = _inspect(tmp_path, capsys, projector={"k": 51}, data={"max_duration_s": 2.0})
+    assert status == 2
+    assert lines == [
+        "slam: error: invalid pipeline spec: projector (linear-projector): leaves no audio position for the longest "
+        "clip the data allows (data.max_duration_s 2 s = 50 encoder frames at 25/s give 0 positions); lower the "
+        "projector's stride (e.g. projector.k)"
+    ]
+    assert _inspect(tmp_path, capsys, projector={"k": 50}, data={"max_duration_s": 2.0})[0] == 0
+
+
+def test_lora_targets_that_match_no_module_are_one_line(tmp_path, capsys):
+    status, lines = _inspect(tmp_path, capsys, peft={"target_modules": ["qq_proj"]})
+    assert status == 2 and len(lines) == 1
+    assert lines[0].startswith(
+        "slam: error: invalid pipeline spec: peft.target_modules: ['qq_proj'] match no layer of LlamaForCausalLM; "
+        "its linear layers include: down_proj, gate_proj, k_proj"
+    )

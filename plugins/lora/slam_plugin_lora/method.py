@@ -7,6 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from slam_core.components import PEFTMethod
+from slam_core.errors import SpecError
 from slam_plugin_lora.plugin import LoRAConfig
 
 
@@ -33,9 +34,11 @@ class LoRA(PEFTMethod):
         names = {name.rsplit(".", 1)[-1] for name, _ in module.named_modules()}
         missing = [target for target in self.config.target_modules if target not in names]
         if missing:
-            raise ValueError(
-                f"lora target_modules {missing} match no layer of {type(module).__name__}; "
-                f"its linear layers include: {_linear_layer_names(module)}"
+            raise SpecError(
+                [
+                    f"peft.target_modules: {missing} match no layer of {type(module).__name__}; "
+                    f"its linear layers include: {_linear_layer_names(module)}"
+                ]
             )
         return get_peft_model(module, self.peft_config())
 

@@ -9,6 +9,7 @@ import torch
 from slam_plugin_lora.method import LoRA
 from slam_plugin_lora.plugin import LoRAConfig
 
+from slam_core.errors import SpecError
 from slam_core.testing import PEFTConformance
 
 
@@ -56,7 +57,7 @@ def test_adapter_is_saved_in_peft_format(tmp_path):
 
 
 def test_unknown_target_module_names_the_layers():
-    with pytest.raises(ValueError, match=r"\['qkv'\] match no layer.*q_proj"):
+    with pytest.raises(SpecError, match=r"peft\.target_modules: \['qkv'\] match no layer.*q_proj"):
         LoRA(LoRAConfig(target_modules=["qkv"])).apply(toy_llama())
 
 
