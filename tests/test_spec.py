@@ -679,3 +679,30 @@ def test_near_misses_get_a_suggestion(installed, data):
     closeness = difflib.SequenceMatcher(None, typo, suggested.group(1)).ratio()
     assert closeness >= difflib.SequenceMatcher(None, typo, name).ratio()
     assert repr(typo) in line
+
+
+#: JSON-like values a user might write anywhere in a spec, including the ones that cannot work.
+ANY_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_mutated_spec_validates_or_is_a_spec_error_never_another_exception(data):
+    """Set a random value at a random place (a field that exists, or a new key) of a valid spec."""
+    document = copy.deepcopy(MINIMAL) | {"train": {"lr": 1e-3, "epochs": 2}, "data": {"batch_size": 4}}
+    for _ in range(data.draw(st.integers(1, 3))):
+        section = data.draw(st.sampled_from([*sorted(document), "infer", "peft", "nowhere"]))
+        target = document.setdefault(section, {})
+        if not isinstance(target, dict) or data.draw(st.booleans()):
+            document[section] = data.draw(ANY_VALUE)
+            continue
+        keys = [*sorted(target), "type", "lr", "batch_size", "shape", "k", "r", "bogus"]
+        target[data.draw(st.sampled_from(keys))] = data.draw(ANY_VALUE)
+    try:
+        validate_spec(document)
+    except SpecError as exc:
+        assert str(exc).startswith("invalid pipeline spec") and exc.problems
