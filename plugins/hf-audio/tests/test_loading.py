@@ -72,6 +72,23 @@ def test_weights_that_do_not_fit_their_config_name_the_missing_keys(tmp_path, ti
         encoder(type="hubert", path=str(folder))
 
 
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_that_runs_code_is_refused_naming_the_file(tmp_path, tiny_folder, capsys):
+    from safetensors.torch import load_file
+
+    folder = shutil.copytree(tiny_folder("hubert"), tmp_path / "hubert")
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save({**state, "payload": _Payload()}, folder / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match=r"pytorch_model\.bin: the pickle holds more than tensors"):
+        encoder(type="hubert", path=str(folder))
+    assert "this must never run" not in capsys.readouterr().out
+
+
 def test_size_or_shape_with_a_path_and_a_layer_out_of_range_are_spec_errors(tiny_folder):
     path = str(tiny_folder("wav2vec2"))
     with pytest.raises(SpecError, match=r"wav2vec2: path .* is a checkpoint, which defines its own shape; drop size"):
