@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 from slam_core import plugins
 from slam_core.configs import InputPath
 from slam_core.errors import SpecError
+from slam_core.spec_numbers import number_problems
 
 #: Component sections of a spec and the component kind each holds.
 COMPONENT_SECTIONS: dict[str, str] = {
@@ -238,9 +239,13 @@ def validate_spec(data: Any, registry: plugins.Registry | None = None, source: s
     if problems:
         raise SpecError(problems, source)
     try:
-        return spec_model(registry).model_validate(data)
+        spec = spec_model(registry).model_validate(data)
     except ValidationError as exc:
         raise SpecError(_describe_validation_errors(exc, data), source) from None
+    problems = number_problems(data, spec)  # plugin configs' numbers, free-form mappings
+    if problems:
+        raise SpecError(problems, source)
+    return spec
 
 
 def load_spec(

@@ -55,6 +55,44 @@ def test_a_boolean_or_float_for_an_integer_is_refused_naming_the_field(tmp_path,
     assert lines == [f"slam: error: invalid pipeline spec in {tmp_path / 'spec.yaml'}: {problem}"]
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("projector: {k: true}", "projector.k: expected an integer, got the boolean true"),
+        ("projector: {k: 2.0}", "projector.k: Input should be a valid integer (got 2.0)"),
+        (
+            "encoder: {shape: {num_layers: true}}",
+            "encoder.shape.num_layers: expected an integer, got the boolean true",
+        ),
+        ("peft: {type: lora, r: true}", "peft.r: expected an integer, got the boolean true"),
+        ("train: {lr: true}", "train.lr: expected a number, got the boolean true"),
+        ("data: {max_duration_s: true}", "data.max_duration_s: expected a number, got the boolean true"),
+        (
+            "train: {deepspeed_config: {optimizer: {lr: .inf}}}",
+            "train.deepspeed_config.optimizer.lr: Input should be a finite number (got inf)",
+        ),
+        (
+            "train: {deepspeed_config: {betas: [0.9, .nan]}}",
+            "train.deepspeed_config.betas.1: Input should be a finite number (got nan)",
+        ),
+    ],
+)
+def test_plugin_configs_and_free_form_mappings_refuse_the_same_numbers(tmp_path, capsys, text, problem):
+    # plugin configs declare plain int/float fields: the spec checks what was written beside what validated
+    status, lines = _validate(tmp_path, capsys, text)
+    assert status == 2
+    assert lines == [f"slam: error: invalid pipeline spec in {tmp_path / 'spec.yaml'}: {problem}"]
+
+
+@pytest.mark.parametrize(("written", "shown"), [(".inf", "inf"), ("'inf'", "'inf'")])
+def test_a_plugin_float_with_only_a_lower_bound_refuses_infinity(tmp_path, capsys, written, shown):
+    # lora's alpha is declared gt=0, which infinity passes; the string "inf" is read as a float too
+    status, lines = _validate(tmp_path, capsys, f"peft: {{type: lora, alpha: {written}}}")
+    assert status == 2
+    problem = f"peft.alpha: Input should be a finite number (got {shown})"
+    assert lines == [f"slam: error: invalid pipeline spec in {tmp_path / 'spec.yaml'}: {problem}"]
+
+
 def test_finite_floats_and_true_integers_still_validate(tmp_path, capsys):
     status, _ = _validate(tmp_path, capsys, "train: {lr: 1.0e-3, epochs: 3, deepspeed_stage: 3}\ndata: {batch_size: 2}")
     assert status == 0
