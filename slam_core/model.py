@@ -275,37 +275,56 @@ def _check_lengths(component: str, returned: torch.Tensor, expected: torch.Tenso
         raise ContractError(f"{component} output has {output.shape[1]} frames, expected max length {longest}")
 
 
-def check_audio_positions(encoder: Encoder, projector: Projector, max_seconds: float, projector_type: str) -> None:
-    """Refuse a projector whose stride leaves no LLM position for even the longest clip the data allows."""
+def check_audio_positions(
+    encoder: Encoder, projector: Projector, max_seconds: float, *, section: str, config: Any, encoder_type: str
+) -> None:
+    """Refuse a projector whose stride leaves no LLM position for even the longest clip the data allows.
+
+    ``section`` is where the projector's config sits in the spec (``projector`` or a fusion
+    branch's); the message names its ``k`` when it has one."""
     import math
 
     frames = math.floor(max_seconds * encoder.frame_rate)
     positions = int(projector.output_lengths(torch.tensor([frames], device="cpu"))[0])
-    if positions < 1:
-        raise SpecError(
-            [
-                f"projector ({projector_type}): leaves no audio position for the longest clip the data allows "
-                f"(data.max_duration_s {max_seconds:g} s = {frames} encoder frames at {encoder.frame_rate:g}/s "
-                f"give {positions} positions); lower the projector's stride (e.g. projector.k)"
-            ]
-        )
+    if positions >= 1:
+        return
+    stride = f"{section}.k" if hasattr(config, "k") else f"{section} ({config.type})'s stride"
+    given = f"{section}.k = {config.k}" if hasattr(config, "k") else f"{section} ({config.type})"
+    raise SpecError(
+        [
+            f"{given} leaves no audio position for the longest clip the data allows: data.max_duration_s = "
+            f"{max_seconds:g} s is {frames} frames of {encoder_type} ({encoder.frame_rate:g} frames/s), which the "
+            f"projector turns into {positions} positions; lower {stride} or raise data.max_duration_s"
+        ]
+    )
 
 
 def build_model(spec: PipelineSpec, registry: plugins.Registry | None = None) -> SlamModel:
     """Compose a :class:`SlamModel` from a validated spec."""
     llm = build_component("llm", spec.llm, registry)
 
-    def branch(encoder_config: Any, projector_config: Any) -> Branch:
+    def branch(encoder_config: Any, projector_config: Any, where: str = "") -> Branch:
         encoder = build_component("encoder", encoder_config, registry)
         projector = build_component(
             "projector", projector_config, registry, input_dim=encoder.output_dim, output_dim=llm.hidden_size
         )
-        check_audio_positions(encoder, projector, spec.data.max_duration_s, projector_config.type)
+        check_audio_positions(
+            encoder,
+            projector,
+            spec.data.max_duration_s,
+            section=f"{where}projector",
+            config=projector_config,
+            encoder_type=encoder_config.type,
+        )
         return Branch(encoder, projector)
 
     main = branch(spec.encoder, spec.projector)
     fusion = spec.fusion
-    branches = {b.name: branch(b.encoder, b.projector) for b in fusion.branches} if fusion else {}
+    branches = (
+        {b.name: branch(b.encoder, b.projector, f"fusion.branches.{i}.") for i, b in enumerate(fusion.branches)}
+        if fusion
+        else {}
+    )
     task = build_component("task", spec.task, registry)
     peft = build_component("peft", spec.peft, registry) if spec.peft is not None else None
     return SlamModel(

@@ -8,6 +8,8 @@ from support.synthetic import TOY_SPEC
 
 from slam_core.runtime.cli import main
 
+CHOSEN = "encoder=toy-encoder, projector=linear-projector, llm=toy-llm, peft=lora, task=asr"
+
 
 def _validate(tmp_path, capsys, text: str) -> tuple[int, list[str]]:
     """``slam spec validate`` of TOY_SPEC with ``text`` (YAML) merged into its sections: the exit status and
@@ -114,11 +116,29 @@ def test_a_projector_stride_that_leaves_no_audio_position_is_refused(tmp_path, c
     status, lines = _inspect(tmp_path, capsys, projector={"k": 51}, data={"max_duration_s": 2.0})
     assert status == 2
     assert lines == [
-        "slam: error: invalid pipeline spec: projector (linear-projector): leaves no audio position for the longest "
-        "clip the data allows (data.max_duration_s 2 s = 50 encoder frames at 25/s give 0 positions); lower the "
-        "projector's stride (e.g. projector.k)"
+        "slam: error: invalid pipeline spec: projector.k = 51 leaves no audio position for the longest clip the data "
+        "allows: data.max_duration_s = 2 s is 50 frames of toy-encoder (25 frames/s), which the projector turns into "
+        "0 positions; lower projector.k or raise data.max_duration_s"
     ]
     assert _inspect(tmp_path, capsys, projector={"k": 50}, data={"max_duration_s": 2.0})[0] == 0
+
+
+def test_a_fusion_branch_projector_stride_is_checked_against_its_own_encoder(tmp_path, capsys):
+    # the branch's toy encoder hops 320 samples: 12.5 frames/s, 25 frames in 2 s
+    branch = {
+        "name": "wide",
+        "encoder": {"type": "toy-encoder", "hop_length": 320},
+        "projector": {"type": "linear-projector", "k": 26},
+    }
+    status, lines = _inspect(tmp_path, capsys, fusion={"branches": [branch]}, data={"max_duration_s": 2.0})
+    assert status == 2
+    assert lines == [
+        "slam: error: invalid pipeline spec: fusion.branches.0.projector.k = 26 leaves no audio position for the "
+        "longest clip the data allows: data.max_duration_s = 2 s is 25 frames of toy-encoder (12.5 frames/s), which "
+        "the projector turns into 0 positions; lower fusion.branches.0.projector.k or raise data.max_duration_s"
+    ]
+    branch["projector"]["k"] = 25
+    assert _inspect(tmp_path, capsys, fusion={"branches": [branch]}, data={"max_duration_s": 2.0})[0] == 0
 
 
 def test_lora_targets_that_match_no_module_are_one_line(tmp_path, capsys):
@@ -128,3 +148,40 @@ def test_lora_targets_that_match_no_module_are_one_line(tmp_path, capsys):
         "slam: error: invalid pipeline spec: peft.target_modules: ['qq_proj'] match no layer of LlamaForCausalLM; "
         "its linear layers include: down_proj, gate_proj, k_proj"
     )
+
+
+def _deep_validate(tmp_path, capsys, *flags: str, **sections) -> tuple[int, list[str], list[str]]:
+    """``slam spec validate`` with ``flags`` of TOY_SPEC with ``sections`` updated: status, stdout and stderr lines."""
+    spec = {name: dict(value) if isinstance(value, dict) else value for name, value in TOY_SPEC.items()}
+    for section, entries in sections.items():
+        spec.setdefault(section, {}).update(entries)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    status = main(["spec", "validate", "--no-check-paths", *flags, str(path)])
+    captured = capsys.readouterr()
+    return status, captured.out.strip().splitlines(), captured.err.strip().splitlines()
+
+
+def test_spec_validate_deep_finds_lora_targets_that_match_no_layer(tmp_path, capsys):
+    peft = {"type": "lora", "target_modules": ["qq_proj"]}
+    status, out, err = _deep_validate(tmp_path, capsys, peft=peft)
+    assert status == 0 and out == [f"{tmp_path / 'spec.yaml'}: valid ({CHOSEN})"]  # only a build can tell
+    status, out, err = _deep_validate(tmp_path, capsys, "--deep", peft=peft)
+    assert status == 2 and out == [] and len(err) == 1
+    assert err[0].startswith(
+        f"slam: error: invalid pipeline spec in {tmp_path / 'spec.yaml'}: peft.target_modules: ['qq_proj'] match "
+        "no layer of LlamaForCausalLM; its linear layers include: down_proj, gate_proj, k_proj"
+    )
+
+
+def test_spec_validate_deep_finds_a_projector_stride_with_no_position_left(tmp_path, capsys):
+    status, out, err = _deep_validate(tmp_path, capsys, "--deep", projector={"k": 51}, data={"max_duration_s": 2.0})
+    assert status == 2
+    assert err == [
+        f"slam: error: invalid pipeline spec in {tmp_path / 'spec.yaml'}: projector.k = 51 leaves no audio position "
+        "for the longest clip the data allows: data.max_duration_s = 2 s is 50 frames of toy-encoder (25 frames/s), "
+        "which the projector turns into 0 positions; lower projector.k or raise data.max_duration_s"
+    ]
+    status, out, err = _deep_validate(tmp_path, capsys, "--deep", projector={"k": 50}, data={"max_duration_s": 2.0})
+    assert status == 0 and err == []
+    assert out == [f"{tmp_path / 'spec.yaml'}: valid ({CHOSEN}); the model builds (meta device)"]

@@ -83,13 +83,27 @@ def cmd_spec_validate(args: argparse.Namespace) -> int:
     spec = load_spec(args.file)
     if args.check_paths:
         check_input_paths(spec, source=args.file)
+    if args.deep:
+        _build_on_meta(spec, args.file)
     chosen = ", ".join(
         f"{section}={getattr(spec, section).type}"
         for section in COMPONENT_SECTIONS
         if getattr(spec, section) is not None
     )
-    print(f"{args.file}: valid ({chosen})")
+    built = "; the model builds (meta device)" if args.deep else ""
+    print(f"{args.file}: valid ({chosen}){built}")
     return 0
+
+
+def _build_on_meta(spec, source: str) -> None:
+    """``slam spec validate --deep``: build the model on the meta device; a spec problem names the file."""
+    from slam_core.errors import SpecError
+    from slam_core.runtime.inspect import build_on_meta
+
+    try:
+        build_on_meta(spec)
+    except SpecError as exc:
+        raise SpecError(exc.problems, exc.source or source) from None
 
 
 def cmd_spec_schema(args: argparse.Namespace) -> int:
@@ -218,6 +232,12 @@ def _add_builtin_commands(commands) -> None:
         dest="check_paths",
         action="store_false",
         help="do not check that the files and folders the spec reads exist (a spec meant for another machine)",
+    )
+    validate.add_argument(
+        "--deep",
+        action="store_true",
+        help="also build the model on the meta device (no weights in memory): checks what only a build can, "
+        "e.g. LoRA target_modules against the LLM's layers, a projector stride against data.max_duration_s",
     )
     validate.set_defaults(run=cmd_spec_validate)
     schema = spec_commands.add_parser("schema", help="print the JSON schema for the installed plugins")

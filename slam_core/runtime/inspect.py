@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from slam_core.spec import PipelineSpec
+
+if TYPE_CHECKING:
+    from slam_core.model import SlamModel
 
 BYTES_PER_PARAM = {"fp32": 4, "bf16": 2, "fp16": 2}
 # A trainable parameter keeps an fp32 master copy, an fp32 gradient and AdamW's two fp32 moments.
@@ -42,21 +46,27 @@ class InspectReport:
 
 def inspect_spec(spec: PipelineSpec, dtype: str | None = None) -> InspectReport:
     """Build the spec's model on the meta device and count its parameters."""
+    from slam_core.accounting import parameter_counts
+
+    counts = parameter_counts(build_on_meta(spec))
+    return InspectReport(
+        [ComponentCount(name, _component_type(spec, name), *numbers) for name, numbers in counts.items()],
+        dtype or spec.train.dtype,
+    )
+
+
+def build_on_meta(spec: PipelineSpec) -> SlamModel:
+    """The spec's model built on the meta device: every build-time check runs (checkpoint configs are
+    read, LoRA targets matched, projector strides checked) and no weight takes memory."""
     import torch
 
-    from slam_core.accounting import parameter_counts
     from slam_core.model import build_model
 
     _import_factories(spec)  # outside the meta context: module-level tensors must stay real
     with torch.device("meta"), warnings.catch_warnings():
         # peft calls a transformers API that is deprecated in transformers 5; nothing a user can act on
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        model = build_model(spec)
-    counts = parameter_counts(model)
-    return InspectReport(
-        [ComponentCount(name, _component_type(spec, name), *numbers) for name, numbers in counts.items()],
-        dtype or spec.train.dtype,
-    )
+        return build_model(spec)
 
 
 def _import_factories(spec: PipelineSpec) -> None:
