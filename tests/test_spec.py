@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -683,7 +684,12 @@ def test_near_misses_get_a_suggestion(installed, data):
 
 #: JSON-like values a user might write anywhere in a spec, including the ones that cannot work.
 ANY_VALUE = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | st.text(max_size=12),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["inf", "-inf", "nan", "true", "1"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
 )
@@ -700,9 +706,66 @@ def test_a_mutated_spec_validates_or_is_a_spec_error_never_another_exception(dat
         if not isinstance(target, dict) or data.draw(st.booleans()):
             document[section] = data.draw(ANY_VALUE)
             continue
-        keys = [*sorted(target), "type", "lr", "batch_size", "shape", "k", "r", "bogus"]
+        keys = [*sorted(target), "type", "lr", "batch_size", "shape", "k", "r", "alpha", "hidden_dim", "bogus"]
+        keys += ["deepspeed_config", "max_duration_s", "seed"]
         target[data.draw(st.sampled_from(keys))] = data.draw(ANY_VALUE)
     try:
-        validate_spec(document)
+        spec = validate_spec(document)
     except SpecError as exc:
         assert str(exc).startswith("invalid pipeline spec") and exc.problems
+        return
+    # what validates holds only numbers that can work, each as written
+    kept = _leaves(spec.model_dump())
+    for location, written in _leaves(document).items():
+        if location in kept and isinstance(kept[location], int | float):
+            value = kept[location]
+            assert isinstance(written, bool) == isinstance(value, bool), location
+            assert not (isinstance(written, float) and isinstance(value, int)), location
+    assert all(math.isfinite(value) for value in kept.values() if isinstance(value, float))
+
+
+def _leaves(node: Any, location: tuple = ()) -> dict[tuple, Any]:
+    """Every leaf of a JSON-like document by its path."""
+    if isinstance(node, dict):
+        return {k: v for key, item in node.items() for k, v in _leaves(item, (*location, key)).items()}
+    if isinstance(node, list | tuple):
+        return {k: v for index, item in enumerate(node) for k, v in _leaves(item, (*location, index)).items()}
+    return {location: node}
+
+
+#: Every field of a full spec (defaults written out, LoRA included) that holds a number; validated
+#: twice, so that a float field's default written as an integer (alpha = 32) reads as a float.
+FULL = validate_spec(validate_spec(MINIMAL | {"peft": {"type": "lora"}}).model_dump()).model_dump()
+NUMBER_FIELDS = sorted(
+    (
+        location
+        for location, value in _leaves(FULL).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ),
+    key=str,
+)
+
+
+def _set(document: dict, location: tuple, value: Any) -> None:
+    for part in location[:-1]:
+        document = document[part]
+    document[location[-1]] = value
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_number_that_cannot_work_is_refused_at_its_field_anywhere(data):
+    """A boolean, an infinity or NaN, or (for an integer) a float, in any number field of any section."""
+    location = data.draw(st.sampled_from(NUMBER_FIELDS))
+    value = _leaves(FULL)[location]
+    bad = [True, False, math.inf, -math.inf, math.nan, "inf", "nan"]
+    if isinstance(value, int):
+        bad.append(float(value))
+    document = copy.deepcopy(FULL)
+    _set(document, location, data.draw(st.sampled_from(bad)))
+    with pytest.raises(SpecError) as error:
+        validate_spec(document)
+    # the line names the field, or the config holding it when a check across its fields fails first
+    # (toy-llm: hidden_size 1 is not divisible by num_heads 4)
+    named = {".".join(str(part) for part in location[:end]) for end in range(2, len(location) + 1)}
+    assert any(line.split(": ", 1)[0] in named for line in error.value.problems), (location, error.value.problems)
