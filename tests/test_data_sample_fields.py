@@ -18,7 +18,7 @@ from test_data_support import audio_manifest, preprocessor, write_audio, write_j
 from slam_core.model import build_component
 from slam_core.runtime.cli import main
 from slam_core.runtime.data import BadSampleError, manifest_batches
-from slam_core.runtime.tasks.configs import AACTaskConfig, ASRTaskConfig
+from slam_core.runtime.tasks.configs import AACTaskConfig, ASRTaskConfig, ContextualASRTaskConfig
 from slam_core.spec import DataSpec
 
 SKIP = "set data.bad_samples: skip to skip such samples"
@@ -86,6 +86,21 @@ def test_aac_takes_a_list_of_captions_and_refuses_a_list_with_a_non_string(tmp_p
         f"{manifest}:2: aac sample 'bad': 'target' must be a caption or a non-empty list of non-empty captions, "
         f"got ['a dog', 3]; {SKIP}"
     )
+
+
+@pytest.mark.parametrize("needs_target", [True, False])
+@pytest.mark.parametrize("words", [5, ["paris", 3]])
+def test_a_biasing_list_that_is_not_a_list_of_words_is_a_bad_sample(tmp_path, words, needs_target):
+    # contextual-asr reads biasing_words only when it prepares a batch: found at indexing instead
+    manifest = _manifest(tmp_path, {"target": "to paris", "biasing_words": words})
+    check = _check(ContextualASRTaskConfig(type="contextual-asr"), needs_target=needs_target)
+    with pytest.raises(BadSampleError) as error:
+        _batches(manifest, "error", check)
+    assert str(error.value) == (
+        f"{manifest}:2: contextual-asr sample 'bad': 'biasing_words' must be a list of strings, got {words!r}; {SKIP}"
+    )
+    skipped = _batches(manifest, "skip", check)
+    assert [entry.key for entry in skipped.dataset.entries] == ["u0", "u1", "u2"]
 
 
 def _spec_file(tmp_path, **data) -> str:

@@ -70,6 +70,14 @@ class ContextualASRTask(TranscriptionTask):
             )
         return list(words)
 
+    def sample_problem(self, sample: dict[str, Any], *, needs_target: bool) -> str | None:
+        """Also a ``biasing_words`` field that is not a list of strings (read when batches are prepared)."""
+        try:
+            self.biasing_words(sample)
+        except TypeError as exc:
+            return str(exc)
+        return super().sample_problem(sample, needs_target=needs_target)
+
     def instruction(self, sample: dict[str, Any]) -> str:
         words = sample.get(HOTWORDS_FIELD) or []
         if not words:
