@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 import yaml
 from support.synthetic import toy_spec
 from test_data_support import audio_manifest, preprocessor, write_audio, write_jsonl
@@ -143,3 +145,16 @@ def test_slam_infer_writes_a_line_per_sample_and_slam_eval_counts_the_skipped(tm
     hyps.write_text("".join(json.dumps(r) + "\n" for i, r in enumerate(records) if i != 1))
     assert main(["eval", str(hyps), "--metrics", "wer", "--output", str(tmp_path / "m3.json")]) == 0
     assert json.loads((tmp_path / "m3.json").read_text())["metrics"] == report["metrics"]
+
+
+def test_slam_infer_names_why_a_sample_skipped_while_loading_was_skipped(tmp_path, capsys):
+    # NaN samples pass the header check at indexing; the preprocessor refuses them when the batch is loaded
+    manifest = _manifest(tmp_path, {"target": "fine"}, name="test.jsonl")
+    sf.write(tmp_path / "bad.wav", np.full(3200, np.nan, np.float32), 16000, subtype="FLOAT")
+    spec = _spec_file(tmp_path, test_manifest=str(manifest), bad_samples="skip")
+    hyps = tmp_path / "hyps.jsonl"
+    assert main(["infer", spec, "--output", str(hyps)]) == 0
+    records = [json.loads(line) for line in hyps.read_text().splitlines()]
+    assert [r["key"] for r in records] == ["u0", "bad", "u1", "u2"]
+    reason = f"{manifest}:2: sample 'bad': {tmp_path / 'bad.wav'}: audio: audio contains NaN or infinite samples"
+    assert records[1] == {"key": "bad", "error": reason}

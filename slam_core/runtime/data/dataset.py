@@ -27,6 +27,8 @@ from slam_core.runtime.data.media import read_raw
 
 logger = logging.getLogger(__name__)
 
+#: The field of a skipped item's sample dict saying why it was skipped.
+SKIP_REASON = "error"
 #: One dataset item: key, features (None: skipped as bad) and the sample dict.
 Item = tuple[str, feature_batch.Features | None, dict[str, Any]]
 
@@ -81,7 +83,7 @@ class SampleDataset(Dataset):
             if not self.skip_bad:
                 raise BadSampleError(f"{message}; {SKIP_HINT}") from None
             logger.warning("skipping a bad sample (data.bad_samples: skip): %s", message)
-            return entry.key, None, dict(entry.fields)
+            return entry.key, None, {**entry.fields, SKIP_REASON: message}
         return entry.key, features, dict(entry.fields)
 
 
@@ -114,16 +116,25 @@ def _seeded(seed: int) -> Iterator[None]:
 
 
 def collate(items: Sequence[Item]) -> dict[str, Any]:
-    """Pad the features of the good items with zeros to ``[B, T, ...]``; skipped keys go to ``skipped``.
+    """Pad the features of the good items with zeros to ``[B, T, ...]``; skipped keys go to ``skipped``,
+    each with why in ``skip_reasons``.
 
     Returns the fields of a :class:`~slam_core.runtime.data.batch.Batch` as a dict (a dict, so that the
     DataLoader can pin its tensors); ``keys`` is empty when every item was skipped.
     """
     kept = [item for item in items if item[1] is not None]
     skipped = [key for key, features, _ in items if features is None]
+    reasons = {key: sample[SKIP_REASON] for key, features, sample in items if features is None}
     if not kept:
         empty = torch.zeros(0)
-        return {"keys": [], "features": empty, "feature_lengths": empty.long(), "samples": [], "skipped": skipped}
+        return {
+            "keys": [],
+            "features": empty,
+            "feature_lengths": empty.long(),
+            "samples": [],
+            "skipped": skipped,
+            "skip_reasons": reasons,
+        }
     keys, features, samples = zip(*kept, strict=True)
     try:
         padded, lengths = feature_batch.pad(features)
@@ -135,6 +146,7 @@ def collate(items: Sequence[Item]) -> dict[str, Any]:
         "feature_lengths": lengths,
         "samples": list(samples),
         "skipped": skipped,
+        "skip_reasons": reasons,
     }
 
 

@@ -41,8 +41,8 @@ class Batches:
     iteration resumes at the following batch (later iterations start at the epoch's beginning).
     Samples skipped as bad are listed in ``Batch.skipped``: those found in the index on rank 0's
     first batch of each epoch, those found while loading on the next batch yielded (a batch
-    whose samples were all skipped is dropped). ``skipped`` may map each key to why it was skipped
-    (:attr:`skip_reasons`).
+    whose samples were all skipped is dropped). :attr:`skip_reasons` maps each skipped key to why:
+    those of ``skipped`` when it is a mapping, and those found while loading once their batch is read.
     """
 
     def __init__(
@@ -105,6 +105,7 @@ class Batches:
                 for position, fields in enumerate(iterator, start + 1):
                     self._position = position
                     pending += fields.pop("skipped")
+                    self.skip_reasons.update(fields.pop("skip_reasons"))
                     if fields["keys"]:
                         yield Batch(**fields, skipped=pending)
                         pending = []

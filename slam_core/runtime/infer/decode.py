@@ -15,7 +15,7 @@ from slam_core.spec import PipelineSpec
 
 #: Manifest fields not copied into the hypotheses file.
 DROPPED_FIELDS = frozenset({"source"})
-#: The ``error`` of a sample skipped while loading (its reason is in the log, not in the batches).
+#: The ``error`` of a skipped sample whose reason did not reach this process (the log says it).
 SKIPPED_WHILE_LOADING = "skipped as a bad sample while loading (data.bad_samples: skip); the log says why"
 
 
