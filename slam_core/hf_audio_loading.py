@@ -46,7 +46,7 @@ def build_audio_model(config: Any, model_class: type, dtype: torch.dtype) -> Aud
             _without_pretraining_parts(_random_model(config, model_class).to(dtype)), DEFAULT_SAMPLE_RATE, False
         )
     folder = Path(config.path).expanduser()
-    preprocessor = _read_json(folder / "preprocessor_config.json", required=False)
+    preprocessor = read_json(folder / "preprocessor_config.json", required=False)
     model = _load_model(folder, model_class, dtype, config_type=_type_of(config))
     rate = int(preprocessor.get("sampling_rate", DEFAULT_SAMPLE_RATE))
     return AudioModel(_without_pretraining_parts(model), rate, bool(preprocessor.get("do_normalize", False)))
@@ -87,7 +87,7 @@ def _load_model(folder: Path, model_class: type, dtype: torch.dtype, config_type
             f"{folder}: no such checkpoint folder; set the encoder's path to a transformers folder with "
             "config.json and the weights (e.g. a download of facebook/wav2vec2-base)"
         )
-    fields = _read_json(folder / "config.json", required=True)
+    fields = read_json(folder / "config.json", required=True)
     expected = model_class.config_class.model_type
     if fields.get("model_type") != expected:
         raise CheckpointError(
@@ -101,7 +101,7 @@ def _load_model(folder: Path, model_class: type, dtype: torch.dtype, config_type
     _refuse_unsupported(hf_config, str(folder / "config.json"))
     if torch.get_default_device().type == "meta":  # slam inspect: the architecture only, no weights read
         return model_class(hf_config).to(dtype)
-    with _quiet_transformers():
+    with quiet_transformers():
         try:
             model, info = model_class.from_pretrained(
                 folder, config=hf_config, dtype=dtype, output_loading_info=True, weights_only=True
@@ -134,10 +134,11 @@ def _loading_problems(info: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _read_json(path: Path, required: bool) -> dict[str, Any]:
+def read_json(path: Path, required: bool, folder: str = "a transformers checkpoint folder") -> dict[str, Any]:
+    """The JSON object in ``path`` (``{}`` when absent and not ``required``); a CheckpointError names the file."""
     if not path.is_file():
         if required:
-            raise CheckpointError(f"{path} not found: a transformers checkpoint folder needs its config.json")
+            raise CheckpointError(f"{path} not found: {folder} needs its config.json")
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -149,7 +150,7 @@ def _read_json(path: Path, required: bool) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     """Silence transformers' load report and progress bar: problems are checked and raised here instead."""
     from transformers.utils import logging
 

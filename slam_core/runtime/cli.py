@@ -169,6 +169,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_slam_llm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from slam_core.runtime.checkpoints.slam_llm import convert
+    from slam_core.runtime.inspect import build_on_meta
+
+    spec = _load(args, check_paths=True, unread=["data.train_manifest", "data.valid_manifest", "data.test_manifest"])
+    model = build_on_meta(spec)  # names and shapes only: no weight is read
+    trainable = {name: tuple(p.shape) for name, p in model.named_parameters() if p.requires_grad}
+    output = convert(Path(args.checkpoint), trainable, Path(args.output))
+    print(
+        f"slam convert: {len(trainable)} tensors written to {output}; decode with: slam infer {args.spec} "
+        f"--checkpoint {output} --output hyp.jsonl"
+    )
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from slam_core.runtime.inspect import inspect_spec, render_report
     from slam_core.spec import load_spec
@@ -179,7 +196,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 #: The subcommands of slam itself; a plugin's command of one of these names is reported and not used.
-BUILTIN_COMMANDS = ("plugins", "spec", "inspect", "train", "infer", "eval")
+BUILTIN_COMMANDS = ("plugins", "spec", "inspect", "train", "infer", "eval", "convert")
 
 
 def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser:
@@ -286,6 +303,18 @@ def _add_builtin_commands(commands) -> None:
         help="a scoring option, e.g. bleu_tokenize=zh or biasing_key=rare_words (repeatable)",
     )
     scoring.set_defaults(run=cmd_eval)
+
+    conversion = commands.add_parser("convert", help="turn another project's checkpoint into a SLAM checkpoint")
+    sources = conversion.add_subparsers(dest="convert_source", required=True, metavar="SOURCE")
+    slam_llm = sources.add_parser(
+        "slam-llm",
+        parents=[overrides],
+        help="a SLAM-LLM model.pt (projector + PEFT adapter) for the equivalent SLAM spec",
+    )
+    slam_llm.add_argument("checkpoint", help="the model.pt SLAM-LLM saved")
+    slam_llm.add_argument("--spec", required=True, help="the equivalent SLAM spec (docs/from-slam-llm.md)")
+    slam_llm.add_argument("--output", required=True, help="checkpoint folder to create")
+    slam_llm.set_defaults(run=cmd_convert_slam_llm)
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:

@@ -10,8 +10,6 @@ softmax, which leaves the softmax unchanged; upstream ignores it for pre-LN mode
 
 from __future__ import annotations
 
-import contextlib
-import json
 import pickle
 import re
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from typing import Any
 import torch
 
 from slam_core.errors import CheckpointError
+from slam_core.hf_audio_loading import quiet_transformers, read_json
 
 ACCEPTED_MODEL_TYPES = ("mert_model", "hubert")
 DEFAULT_SAMPLE_RATE = {"mert_model": 24000, "hubert": 16000}
@@ -86,14 +85,14 @@ def read_source(directory: str | Path) -> MERTSource:
             f"MERT checkpoint folder {directory} does not exist; set encoder.path to a folder "
             "holding config.json and the weights (e.g. a download of m-a-p/MERT-v1-95M)"
         )
-    fields = _read_json(directory / "config.json", required=True)
+    fields = read_json(directory / "config.json", required=True, folder="a MERT checkpoint folder")
     model_type = fields.get("model_type")
     if model_type not in ACCEPTED_MODEL_TYPES:
         raise CheckpointError(
             f"{directory / 'config.json'}: model_type {model_type!r} is not a MERT checkpoint "
             f"(expected one of {list(ACCEPTED_MODEL_TYPES)}); point encoder.path at a MERT-v1 folder"
         )
-    preprocessor = _read_json(directory / "preprocessor_config.json", required=False)
+    preprocessor = read_json(directory / "preprocessor_config.json", required=False)
     do_normalize = bool(preprocessor.get("do_normalize", False))
     return MERTSource(fields, str(directory / "config.json"), directory, do_normalize)
 
@@ -136,7 +135,7 @@ def _load_weights(directory: Path, config, dtype: torch.dtype):
     weights = directory / present[0]
     if torch.get_default_device().type == "meta":  # slam inspect: the architecture only, no weights read
         return HubertModel(config).to(dtype)
-    with _quiet_transformers():
+    with quiet_transformers():
         try:
             model, info = HubertModel.from_pretrained(
                 directory,
@@ -177,33 +176,3 @@ def _loading_problems(info: dict[str, Any]) -> list[str]:
             shown = ", ".join(keys[:5]) + (f" … ({len(keys)} in all)" if len(keys) > 5 else "")
             problems.append(f"{label} keys: {shown}")
     return problems
-
-
-def _read_json(path: Path, required: bool) -> dict[str, Any]:
-    if not path.is_file():
-        if required:
-            raise CheckpointError(f"{path} not found: a MERT checkpoint folder needs its config.json")
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not readable JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """Silence transformers' load report and progress bar: problems are checked and raised here instead."""
-    from transformers.utils import logging
-
-    level, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-        if bar:
-            logging.enable_progress_bar()

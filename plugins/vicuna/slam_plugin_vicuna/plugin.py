@@ -90,7 +90,7 @@ class VicunaConfig(BaseModel):
         None, description="tokenizer directory or .gguf file; default: the model's own"
     )
     dtype: DType = Field("auto", description="weights dtype; auto = bf16 with CUDA, else fp32")
-    template: Literal["vicuna_v1_1", "chat", "plain"] = "vicuna_v1_1"
+    template: Literal["vicuna_v1_1", "chat", "plain", "slam_llm"] = "vicuna_v1_1"
     modality_position: Literal["before_instruction", "after_instruction"] = "before_instruction"
     system_prompt: str | None = Field(
         None, description="system line; None: the template's default (vicuna_v1_1: FastChat's), '': none"

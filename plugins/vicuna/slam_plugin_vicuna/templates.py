@@ -2,7 +2,8 @@
 
 ``vicuna_v1_1`` follows FastChat's ``vicuna_v1.1`` conversation (system line, then
 ``USER: ... ASSISTANT:``), ``chat`` renders the tokenizer's own chat template, ``plain`` is the
-instruction alone. White space that separates a piece of text from the modality embeddings is
+instruction alone, ``slam_llm`` is the layout of SLAM-LLM's speech recipes (its checkpoints decode
+the same text under it). White space that separates a piece of text from the modality embeddings is
 put at the start of the text after them, never at the end of the text before them, so that no
 piece ends in a lone space token.
 """
@@ -57,6 +58,20 @@ def plain(instruction: str, before: bool, system: str | None, bos: str, tokenize
     return PromptParts(prefix=head + lead + instruction, suffix="")
 
 
+def slam_llm(instruction: str, before: bool, system: str | None, bos: str, tokenizer: Any) -> PromptParts:
+    """SLAM-LLM's speech datasets: ``«modality»{bos}USER: {instruction}\n ASSISTANT:{target}``.
+
+    The modality comes first and the BOS token after it (SLAM-LLM tokenises the prompt on its own,
+    so the tokenizer's BOS lands there); the target follows ``ASSISTANT:`` directly. With
+    ``after_instruction`` the modality moves to the end of the user turn. No system line.
+    """
+    if system:
+        raise ValueError("template 'slam_llm' has no system line; unset system_prompt or use template: vicuna_v1_1")
+    if before:
+        return PromptParts(prefix="", suffix=f"{bos}USER: {instruction}\n ASSISTANT:")
+    return PromptParts(prefix=f"{bos}USER: {instruction}", suffix="\n ASSISTANT:")
+
+
 def chat(instruction: str, before: bool, system: str | None, bos: str, tokenizer: Any) -> PromptParts:
     """The tokenizer's chat template with one user turn and the generation prompt, split at the modality."""
     if not getattr(tokenizer, "chat_template", None):
@@ -78,7 +93,12 @@ def chat(instruction: str, before: bool, system: str | None, bos: str, tokenizer
     return PromptParts(prefix=prefix, suffix=suffix)
 
 
-TEMPLATES: dict[str, Callable[..., PromptParts]] = {"vicuna_v1_1": vicuna_v1_1, "chat": chat, "plain": plain}
+TEMPLATES: dict[str, Callable[..., PromptParts]] = {
+    "vicuna_v1_1": vicuna_v1_1,
+    "chat": chat,
+    "plain": plain,
+    "slam_llm": slam_llm,
+}
 
 
 def prompt_parts(

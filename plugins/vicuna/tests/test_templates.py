@@ -149,3 +149,20 @@ def test_vicuna_v1_1_target_tokens_are_those_of_the_whole_conversation():
     model = llm(template="vicuna_v1_1", modality_position="after_instruction")
     whole = fastchat_vicuna_v1_1(templates.VICUNA_SYSTEM, INSTRUCTION) + " hello world"
     assert training_tokens(model, "hello world") == model.tokenizer(whole)["input_ids"]
+
+
+def test_slam_llm_is_slam_llms_speech_dataset_layout():
+    """SLAM-LLM's SpeechDatasetJsonl: [audio] + tokenizer.encode("USER: {prompt}\\n ASSISTANT:") (its BOS after the audio)."""
+    model = llm(template="slam_llm")
+    parts = model.prompt_parts("Transcribe speech to text. ")
+    assert (parts.prefix, parts.suffix, parts.target_prefix) == (
+        "",
+        "<s>USER: Transcribe speech to text. \n ASSISTANT:",
+        "",
+    )
+    slam_llm_ids = model.tokenizer.encode("USER: Transcribe speech to text. \n ASSISTANT:")
+    assert model.tokenize(parts.suffix, special=True) == slam_llm_ids
+    after = llm(template="slam_llm", modality_position="after_instruction").prompt_parts(INSTRUCTION)
+    assert (after.prefix, after.suffix) == ("<s>USER: " + INSTRUCTION, "\n ASSISTANT:")
+    with pytest.raises(ValueError, match="template 'slam_llm' has no system line"):
+        llm(template="slam_llm", system_prompt="Be brief.").prompt_parts(INSTRUCTION)
