@@ -179,6 +179,11 @@ class PEFTMethod(abc.ABC):
     def load(self, module: nn.Module, directory: str | Path) -> nn.Module:
         """Load an adapter saved by :meth:`save` into ``module`` (a fresh, un-applied model)."""
 
+    def merge(self, module: nn.Module) -> nn.Module:
+        """The plain module of an applied ``module`` with the adapters folded into its weights
+        (``slam export``); a method whose adapters cannot be folded in raises :class:`NotImplementedError`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot merge its adapters into the LLM's weights")
+
 
 class TaskHead(abc.ABC):
     """Turns a sample into an instruction and a target, and decoded text into an answer."""

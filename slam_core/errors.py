@@ -19,6 +19,7 @@ __all__ = [
     "CheckpointError",
     "ContractError",
     "DataError",
+    "ExportError",
     "FusionError",
     "ManifestError",
     "MetricError",
@@ -94,6 +95,12 @@ class CheckpointError(SlamError, RuntimeError, ValueError):
 
 class RunFolderError(SlamError, RuntimeError):
     """A run folder or output file that cannot be used: locked by another run, read-only, full, or of the wrong kind."""
+
+
+class ExportError(SlamError, ValueError):
+    """A model that cannot be exported as asked: a composition with no counterpart in the chosen format,
+    an adapter that cannot be merged, an output folder that is not an export; the message says why and
+    what to do instead."""
 
 
 class DataError(SlamError, ValueError):

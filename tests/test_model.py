@@ -375,7 +375,7 @@ def _lying_projector_class():
             honest = torch.div(lengths, self.k, rounding_mode="floor")
             positions = int(honest.max())
             stacked = hidden[:, : positions * self.k].reshape(hidden.shape[0], positions, -1)
-            return self.linear2(self.relu(self.linear1(stacked))), honest
+            return self.linear2(self.activation(self.linear1(stacked))), honest
 
     class PaddedProjector(LinearProjector):
         """Returns the right lengths but one frame too many."""

@@ -174,7 +174,7 @@ def test_the_batcher_bounds_batches_and_waiting_requests():
 
 def test_slam_serve_bad_input_is_one_line(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nothing")]) == 2
-    assert capsys.readouterr().err == f"slam: error: {tmp_path / 'nothing'}: no such run or checkpoint folder\n"
+    assert capsys.readouterr().err == f"slam: error: {tmp_path / 'nothing'}: no such run, checkpoint or export folder\n"
     (tmp_path / "run").mkdir()
     assert main(["serve", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err

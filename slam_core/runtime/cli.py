@@ -143,12 +143,40 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    from slam_core.runtime.export.folder import is_export
     from slam_core.runtime.infer.decode import decode
 
+    if is_export(args.spec):
+        return _infer_export(args)
     unread = ["data.train_manifest", "data.valid_manifest"] + (["data.test_manifest"] if args.manifest else [])
     spec = _load(args, check_paths=True, unread=unread)
     output = decode(spec, args.output, checkpoint=args.checkpoint, manifest=args.manifest)
     print(f"slam infer: hypotheses written to {output}")
+    return 0
+
+
+def _infer_export(args: argparse.Namespace) -> int:
+    """``slam infer EXPORT --manifest M --output F``: the export's own spec and weights."""
+    from slam_core.errors import SpecError
+    from slam_core.runtime.export.folder import load_export_spec
+    from slam_core.runtime.infer.decode import decode
+
+    if args.checkpoint:
+        raise SpecError([f"--checkpoint: {args.spec} is an export, which holds its own weights; drop --checkpoint"])
+    if not args.manifest:
+        raise SpecError([f"{args.spec} is an export, which names no data: give the manifest to decode (--manifest)"])
+    spec = load_export_spec(args.spec, args.set)
+    output = decode(spec, args.output, checkpoint=args.spec, manifest=args.manifest)
+    print(f"slam infer: hypotheses written to {output}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from slam_core.runtime.export.writer import export_run
+
+    options = {} if args.audio_token_id is None else {"audio_token_id": args.audio_token_id}
+    out = export_run(args.source, args.out, format=args.format, keep_adapter=args.keep_adapter, **options)
+    print(f"slam export: {args.source} written to {out} ({args.format} format)")
     return 0
 
 
@@ -196,7 +224,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 #: The subcommands of slam itself; a plugin's command of one of these names is reported and not used.
-BUILTIN_COMMANDS = ("plugins", "spec", "inspect", "train", "infer", "eval", "convert")
+BUILTIN_COMMANDS = ("plugins", "spec", "inspect", "train", "infer", "export", "eval", "convert")
 
 
 def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser:
@@ -283,11 +311,33 @@ def _add_builtin_commands(commands) -> None:
     training.set_defaults(run=cmd_train)
 
     infer = commands.add_parser("infer", parents=[overrides], help="decode a manifest into hypotheses jsonl")
-    infer.add_argument("spec")
+    infer.add_argument("spec", help="a spec file, or an export folder (slam export; then --manifest is needed)")
     infer.add_argument("--checkpoint", help="checkpoint or run folder (its best, else latest, checkpoint)")
     infer.add_argument("--manifest", help="manifest to decode (default: data.test_manifest)")
     infer.add_argument("--output", required=True, help="hypotheses jsonl to write")
     infer.set_defaults(run=cmd_infer)
+
+    exporting = commands.add_parser(
+        "export", help="write a trained run as a folder that loads without its spec, or in a transformers format"
+    )
+    exporting.add_argument("source", metavar="RUN", help="run folder (its best, else latest, checkpoint) or checkpoint")
+    exporting.add_argument("out", metavar="OUT", help="the folder to write (an earlier export there is replaced)")
+    exporting.add_argument(
+        "--format",
+        choices=["slam", "voxtral"],
+        default="slam",
+        help="slam: the self-describing folder slam infer/serve load (default); voxtral: transformers' "
+        "VoxtralForConditionalGeneration (Whisper -> linear-projector -> Llama compositions, docs/export.md)",
+    )
+    exporting.add_argument(
+        "--keep-adapter", action="store_true", help="keep the PEFT adapter apart instead of merging it (slam format)"
+    )
+    exporting.add_argument(
+        "--audio-token-id",
+        type=int,
+        help="voxtral: the token id that marks audio positions (default: a spare special token of the tokenizer)",
+    )
+    exporting.set_defaults(run=cmd_export)
 
     scoring = commands.add_parser("eval", parents=[overrides], help="score a hypotheses jsonl")
     scoring.add_argument("hypotheses")

@@ -82,14 +82,18 @@ class PEFTConformance(ComponentConformance):
             else:
                 require(parameter.grad is None, "gradients-reach-adapters-only", f"frozen {name} got a gradient")
 
-    @checks("adapter-save-load-round-trip")
-    def test_adapter_save_load_round_trip(self, tmp_path):
+    def trained(self) -> tuple[PEFTMethod, nn.Module]:
+        """:meth:`applied` with random adapter values (as if trained), in eval mode."""
         method, module = self.applied()
         with torch.no_grad():
             for parameter in module.parameters():
                 if parameter.requires_grad:
                     parameter.copy_(torch.randn_like(parameter) * 0.1)
-        module.eval()
+        return method, module.eval()
+
+    @checks("adapter-save-load-round-trip")
+    def test_adapter_save_load_round_trip(self, tmp_path):
+        method, module = self.trained()
         with torch.no_grad():
             expected = self.logits(module)
         method.save(module, tmp_path / "adapter")
@@ -99,6 +103,26 @@ class PEFTConformance(ComponentConformance):
             logits = self.logits(loaded)
         what = "logits after save() and load() into a fresh base"
         assert_same("adapter-save-load-round-trip", logits, expected, what, atol=1e-6, rtol=0)
+
+    @checks("merge-keeps-logits")
+    def test_merge_keeps_logits(self):
+        method, module = self.trained()
+        with torch.no_grad():
+            expected = self.logits(module)
+        try:
+            merged = method.merge(module)
+        except NotImplementedError:
+            pytest.skip("this method does not merge its adapters (slam export keeps them: --keep-adapter)")
+        base = {name: tuple(p.shape) for name, p in self.base_module().named_parameters()}
+        own = {name: tuple(p.shape) for name, p in merged.named_parameters()}
+        require(
+            own == base,
+            "merge-keeps-logits",
+            lambda: f"merge() returned parameters other than the base's: {sorted(set(own) ^ set(base))[:3]}",
+        )
+        with torch.no_grad():
+            logits = self.logits(merged.eval())
+        assert_same("merge-keeps-logits", logits, expected, "the merged model's logits", atol=1e-5, rtol=1e-5)
 
 
 def _strip_wrappers(name: str) -> str:

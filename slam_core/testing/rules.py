@@ -100,6 +100,11 @@ _RULES = [
         "every trainable parameter gets a finite gradient; no frozen one gets any",
     ),
     Rule("adapter-save-load-round-trip", "PEFT methods", "save() then load() into a fresh base gives the same logits"),
+    Rule(
+        "merge-keeps-logits",
+        "PEFT methods",
+        "merge() (unless it raises NotImplementedError) returns the base's parameters with the adapted logits",
+    ),
     # -- task heads ---------------------------------------------------------------------------
     Rule("instruction-and-target-are-text", "task heads", "instruction() is a string and target() a non-empty one"),
     Rule("references-are-text", "task heads", "references() is a non-empty string or a non-empty list of them"),

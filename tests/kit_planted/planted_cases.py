@@ -231,6 +231,10 @@ class TestAdapterSaveLoadRoundTrip(_LoRA):
     factory = c.ForgetfulLoRA
 
 
+class TestMergeKeepsLogits(_LoRA):
+    factory = c.DroppingMergeLoRA
+
+
 # -- task heads ---------------------------------------------------------------------------------------
 
 

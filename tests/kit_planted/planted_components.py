@@ -387,6 +387,13 @@ class ForgetfulLoRA(LoRA):
         return self.apply(module)
 
 
+class DroppingMergeLoRA(LoRA):
+    """merge-keeps-logits: merge() removes the adapters instead of folding them in."""
+
+    def merge(self, module):
+        return module.unload()
+
+
 # -- task heads: asr -----------------------------------------------------------------------------
 
 

@@ -11,12 +11,18 @@ from slam_core.records import ComponentSpec
 
 
 class LinearProjectorConfig(BaseModel):
-    """Stack every ``k`` encoder frames, then Linear(k·D → hidden) → ReLU → Linear(hidden → D_llm)."""
+    """Stack every ``k`` encoder frames, then Linear(k·D → hidden) → activation → Linear(hidden → D_llm).
+
+    The defaults are SLAM-LLM's (ReLU, biases); ``activation: gelu``, ``bias: false`` and
+    ``hidden_dim`` = the LLM's hidden size is Voxtral's projector (docs/export.md).
+    """
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["linear-projector"] = "linear-projector"
     k: int = Field(5, gt=0, description="encoder frames concatenated into one LLM position")
     hidden_dim: int = Field(2048, gt=0, description="width of the MLP's hidden layer")
+    activation: Literal["relu", "gelu"] = Field("relu", description="between the two linear layers (gelu: exact, erf)")
+    bias: bool = Field(True, description="the two linear layers have biases")
 
 
 class Conv1dProjectorConfig(BaseModel):

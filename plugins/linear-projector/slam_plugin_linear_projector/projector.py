@@ -8,9 +8,13 @@ from torch import nn
 from slam_core.components import Projector
 from slam_plugin_linear_projector.plugin import Conv1dProjectorConfig, LinearProjectorConfig
 
+#: ``activation`` of :class:`LinearProjectorConfig` → the module (GELU: the exact, erf form).
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
 
 class LinearProjector(Projector):
-    """Drops the last ``T mod k`` frames, concatenates every ``k`` frames and applies an MLP.
+    """Drops the last ``T mod k`` frames, concatenates every ``k`` frames and applies an MLP
+    (``activation`` between its layers, biases unless ``bias: false``).
 
     ``[B, T, D] → [B, T // k, D_llm]``; a sample of ``n`` frames yields ``n // k`` positions.
     """
@@ -20,9 +24,9 @@ class LinearProjector(Projector):
         self.config = config
         self.k = config.k
         self.input_dim, self.output_dim = input_dim, output_dim
-        self.linear1 = nn.Linear(config.k * input_dim, config.hidden_dim)
-        self.relu = nn.ReLU()
-        self.linear2 = nn.Linear(config.hidden_dim, output_dim)
+        self.linear1 = nn.Linear(config.k * input_dim, config.hidden_dim, bias=config.bias)
+        self.activation = ACTIVATIONS[config.activation]()
+        self.linear2 = nn.Linear(config.hidden_dim, output_dim, bias=config.bias)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return torch.div(lengths, self.k, rounding_mode="floor")
@@ -31,7 +35,7 @@ class LinearProjector(Projector):
         out_lengths, positions = _positions(self, hidden, lengths)
         batch, _, dim = hidden.shape
         stacked = hidden[:, : positions * self.k].reshape(batch, positions, self.k * dim)
-        embeds = self.linear2(self.relu(self.linear1(stacked)))
+        embeds = self.linear2(self.activation(self.linear1(stacked)))
         return _zero_padding(embeds, out_lengths), out_lengths
 
 

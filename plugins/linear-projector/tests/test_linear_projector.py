@@ -69,3 +69,25 @@ def test_wrong_input_width_is_named():
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError):
         LinearProjectorConfig.model_validate({"type": "linear-projector", **bad})
+
+
+@pytest.mark.parametrize("activation, reference", [("relu", torch.relu), ("gelu", torch.nn.functional.gelu)])
+def test_activation_and_bias_options(activation, reference):
+    torch.manual_seed(0)
+    config = LinearProjectorConfig(k=2, hidden_dim=6, activation=activation, bias=False)
+    projector = LinearProjector(config, input_dim=3, output_dim=4).eval()
+    assert projector.linear1.bias is None and projector.linear2.bias is None
+    assert sum(p.numel() for p in projector.parameters()) == 6 * 6 + 6 * 4
+    hidden = torch.randn(1, 4, 3)
+    with torch.no_grad():
+        output, _ = projector(hidden, torch.tensor([4]))
+        expected = hidden.reshape(1, 2, 6) @ projector.linear1.weight.T
+        expected = reference(expected) @ projector.linear2.weight.T
+    torch.testing.assert_close(output, expected)
+
+
+def test_an_unknown_activation_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="'relu' or 'gelu'"):
+        LinearProjectorConfig(activation="tanh")

@@ -55,6 +55,12 @@ class LoRA(PEFTMethod):
             raise FileNotFoundError(f"{directory} is not a peft adapter folder (no adapter_config.json)")
         return PeftModel.from_pretrained(module, str(directory), is_trainable=True)
 
+    def merge(self, module: nn.Module) -> nn.Module:
+        """``W + (alpha / r) B A`` folded into each adapted layer (peft's ``merge_and_unload``)."""
+        if not hasattr(module, "merge_and_unload"):
+            raise TypeError(f"{type(module).__name__} has no LoRA adapter to merge: call apply() first")
+        return module.merge_and_unload()
+
 
 def _linear_layer_names(module: nn.Module) -> str:
     names = sorted({name.rsplit(".", 1)[-1] for name, child in module.named_modules() if isinstance(child, nn.Linear)})

@@ -56,6 +56,25 @@ def test_adapter_is_saved_in_peft_format(tmp_path):
     assert (tmp_path / "adapter_model.safetensors").is_file()
 
 
+def test_merge_folds_the_scaled_update_into_each_adapted_weight():
+    torch.manual_seed(0)
+    lora = LoRA(LoRAConfig(r=4, alpha=16, dropout=0.0))
+    adapted = lora.apply(toy_llama()).eval()
+    layer = adapted.base_model.model.model.layers[0].self_attn.q_proj
+    torch.nn.init.normal_(layer.lora_B["default"].weight)
+    expected = layer.base_layer.weight + (16 / 4) * layer.lora_B["default"].weight @ layer.lora_A["default"].weight
+    ids = torch.tensor([[1, 5, 9, 2]])
+    with torch.no_grad():
+        before = adapted(input_ids=ids).logits
+        merged = lora.merge(adapted)
+        after = merged(input_ids=ids).logits
+    assert type(merged).__name__ == "LlamaForCausalLM" and not hasattr(merged, "peft_config")
+    torch.testing.assert_close(merged.model.layers[0].self_attn.q_proj.weight, expected.detach())
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+    with pytest.raises(TypeError, match="call apply"):
+        lora.merge(toy_llama())
+
+
 def test_unknown_target_module_names_the_layers():
     with pytest.raises(SpecError, match=r"peft\.target_modules: \['qkv'\] match no layer.*q_proj"):
         LoRA(LoRAConfig(target_modules=["qkv"])).apply(toy_llama())

@@ -31,9 +31,11 @@ from typing import Any
 
 import torch
 
-from slam_core.errors import CheckpointError
+from slam_core.errors import CheckpointError, SpecError
 from slam_core.runtime.checkpoints.io import load_safetensors
 
+#: The spec a training run writes into its run folder.
+RUN_SPEC_FILE = "spec.json"
 CHECKPOINTS_DIR = "checkpoints"
 PREFIX = "step-"
 TRAINABLE_FILE = "trainable.safetensors"
@@ -202,3 +204,26 @@ def check_finite(file: Path, tensors: dict[str, torch.Tensor]) -> None:
             f"{file}: {len(bad)} tensors hold NaN or infinite values, e.g. {bad[:3]}; the run diverged before "
             "this checkpoint: use an earlier one"
         )
+
+
+def run_spec(path: Path) -> Path:
+    """The ``spec.json`` of the run that ``path`` (a run folder or one of its checkpoint folders) belongs to."""
+    for folder in (path, *path.parents[:2]):
+        if (folder / RUN_SPEC_FILE).is_file():
+            return folder / RUN_SPEC_FILE
+    raise CheckpointError(
+        f"{path}: no {RUN_SPEC_FILE} in it or in its run folder; name the spec it was trained with (--spec)"
+    )
+
+
+def load_spec_of_run(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """The validated spec a run was trained with, with ``overrides`` (``section.field=value``) applied."""
+    from slam_core.overrides import apply_overrides
+    from slam_core.spec import validate_spec
+
+    file = run_spec(Path(path))
+    try:
+        document = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise SpecError([f"{file}: cannot read the run's spec: {exc}"]) from None
+    return validate_spec(apply_overrides(document, list(overrides)), source=str(file))

@@ -37,16 +37,15 @@ def decode(
     with its ``key`` and ``error`` (why) instead. The file is written under a temporary name and
     renamed when complete.
     """
-    from slam_core.model import build_model
     from slam_core.runtime.data.loader import build_batches
     from slam_core.runtime.data.manifest import read_manifest
-    from slam_core.runtime.infer.weights import load_trained_weights
+    from slam_core.runtime.infer.weights import build_as_trained, load_trained_weights
 
     if manifest is not None:
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"test_manifest": str(manifest)})})
     check_output(Path(output))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_model(spec, registry)
+    model = build_as_trained(spec, registry)
     if checkpoint is not None:
         load_trained_weights(model, checkpoint)
     model = model.to(device)

@@ -1,4 +1,4 @@
-"""``slam serve RUN``: serve a trained run (or one checkpoint of it) over HTTP with the OpenAI transcription API."""
+"""``slam serve RUN``: serve a trained run (a checkpoint of it, an export) with the OpenAI transcription API."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from slam_core.errors import SlamError
 def serve_command(parser: argparse.ArgumentParser):
     """Add ``slam serve``'s arguments to ``parser``; return the function that runs it."""
     parser.add_argument(
-        "folder", metavar="RUN", help="run folder (its best, else latest, checkpoint) or a checkpoint folder"
+        "folder",
+        metavar="RUN",
+        help="run folder (its best, else latest, checkpoint), a checkpoint folder or an export folder (slam export)",
     )
-    parser.add_argument("--spec", help="the spec to build the model from (default: the run's spec.json)")
+    parser.add_argument("--spec", help="the spec to build the model from (default: the run's or export's spec.json)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a spec field")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000)
@@ -32,13 +34,14 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
     except ImportError:
         raise SlamError("slam serve needs the serve extra: pip install 'slam-core[serve]'") from None
+    from slam_core.runtime.infer.weights import spec_of
     from slam_core.runtime.serve.app import ServeSettings, create_app
-    from slam_core.runtime.serve.transcriber import Transcriber, load_spec_of_run
+    from slam_core.runtime.serve.transcriber import Transcriber
 
     path = Path(args.folder)
     if not path.exists():
-        raise SlamError(f"{path}: no such run or checkpoint folder")
-    spec = _spec_file(args) if args.spec else load_spec_of_run(path, args.set)
+        raise SlamError(f"{path}: no such run, checkpoint or export folder")
+    spec = _spec_file(args) if args.spec else spec_of(path, args.set)
     transcriber = Transcriber.load(path, spec=spec, device=args.device)
     settings = ServeSettings(
         model_name=spec.name or path.resolve().name,
