@@ -48,7 +48,12 @@ MAIN_BRANCH = "main"
 
 @dataclass
 class SlamOutput:
-    """What :meth:`SlamModel.forward` returns."""
+    """What :meth:`SlamModel.forward` returns.
+
+    With targets, ``logits`` is ``[N, V]``: one row per target token, the logits of the position
+    that predicts it (row-major over the batch), the rows ``loss`` and ``token_accuracy`` come
+    from. Without targets it is the full ``[B, L, V]``.
+    """
 
     loss: torch.Tensor | None
     logits: torch.Tensor
@@ -218,20 +223,27 @@ class SlamModel(nn.Module):
         return inputs_embeds, grid
 
     def forward(self, features: Any, feature_lengths: Any, text: TextInputs) -> SlamOutput:
-        """Teacher-forced pass: loss over target tokens only, and token accuracy."""
+        """Teacher-forced pass: loss over target tokens only, and token accuracy.
+
+        The LLM's output head runs only on the positions that predict a target token
+        (:meth:`LLM.logits_at`), so ``logits`` is ``[N, V]`` for the ``N`` target tokens.
+        """
         embeds, lengths = self.encode(features, feature_lengths)
         inputs_embeds, grid = self.splice_inputs(embeds, lengths, text, "right")
+        if text.target_ids is None:
+            output = self.llm(inputs_embeds, grid.attention_mask.to(inputs_embeds.device))
+            return SlamOutput(None, output.logits, None, 0, grid)
+        logits, gold = self._target_logits(inputs_embeds, grid)
+        loss = nn.functional.cross_entropy(logits.float(), gold) if gold.numel() else logits.sum() * 0.0
+        accuracy = (logits.argmax(-1) == gold).sum() / max(gold.numel(), 1)
+        return SlamOutput(loss, logits, accuracy, int(gold.numel()), grid)
+
+    def _target_logits(self, inputs_embeds: torch.Tensor, grid: splice.SpliceLayout):
+        """``(logits [N, V], gold [N])`` at the positions whose next token is a target token (row-major)."""
         device = inputs_embeds.device
-        labels = grid.labels.to(device) if text.target_ids is not None else None
-        output = self.llm(inputs_embeds, grid.attention_mask.to(device), labels)
-        accuracy, count = None, 0
-        if labels is not None:
-            predicted = output.logits[:, :-1].argmax(-1)
-            gold = labels[:, 1:]
-            scored = gold != splice.IGNORE_INDEX
-            count = int(scored.sum())
-            accuracy = ((predicted == gold) & scored).sum() / max(count, 1)
-        return SlamOutput(getattr(output, "loss", None), output.logits, accuracy, count, grid)
+        keep = splice.predicting_positions(grid.labels).to(device)
+        logits = self.llm.logits_at(inputs_embeds, grid.attention_mask.to(device), keep)
+        return logits, grid.labels[:, 1:][keep[:, :-1].cpu()].to(device)
 
     @torch.no_grad()
     def generate(self, features: Any, feature_lengths: Any, text: TextInputs, **options: Any) -> list[str]:
@@ -251,12 +263,10 @@ class SlamModel(nn.Module):
     def sequence_log_likelihood(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs) -> torch.Tensor:
         """Summed log-probability of each row's target tokens given its modality embeddings and prompt."""
         inputs_embeds, grid = self.splice_inputs(embeds, lengths, text, "right")
-        device = inputs_embeds.device
-        logits = self.llm(inputs_embeds, grid.attention_mask.to(device)).logits[:, :-1].float()
-        gold = grid.labels.to(device)[:, 1:]
-        scored = gold != splice.IGNORE_INDEX
-        log_probs = torch.log_softmax(logits, dim=-1).gather(-1, gold.clamp(min=0)[..., None])[..., 0]
-        return (log_probs * scored).sum(-1)
+        logits, gold = self._target_logits(inputs_embeds, grid)
+        log_probs = torch.log_softmax(logits.float(), dim=-1).gather(-1, gold[:, None])[:, 0]
+        rows = splice.predicting_positions(grid.labels).nonzero()[:, 0].to(log_probs.device)
+        return torch.zeros(len(grid.labels), device=log_probs.device).index_add(0, rows, log_probs)
 
     def adapter_parameters(self) -> list[nn.Parameter]:
         """The parameters the PEFT method added to the LLM (none without PEFT)."""
