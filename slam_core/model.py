@@ -246,19 +246,26 @@ class SlamModel(nn.Module):
         return logits, grid.labels[:, 1:][keep[:, :-1].cpu()].to(device)
 
     @torch.no_grad()
-    def generate(self, features: Any, feature_lengths: Any, text: TextInputs, **options: Any) -> list[str]:
-        """The LLM's continuation of each prompt (left padding), detokenised; not post-processed."""
+    def generate(
+        self, features: Any, feature_lengths: Any, text: TextInputs, *, return_tokens: bool = False, **options: Any
+    ) -> list[str] | list[list[int]]:
+        """The LLM's continuation of each prompt (left padding), detokenised; not post-processed.
+
+        With ``return_tokens=True``, each row's new token ids instead: up to and including the
+        first end-of-sequence token, without padding (so ``len`` counts the generated tokens).
+        """
         embeds, lengths = self.encode(features, feature_lengths)
-        return self.generate_from_embeddings(embeds, lengths, text, **options)
+        return self.generate_from_embeddings(embeds, lengths, text, return_tokens=return_tokens, **options)
 
     @torch.no_grad()
     def generate_from_embeddings(
-        self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, **options: Any
-    ) -> list[str]:
+        self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, *, return_tokens: bool = False, **options
+    ) -> list[str] | list[list[int]]:
         """:meth:`generate` from modality embeddings already computed by :meth:`encode`."""
         inputs_embeds, grid = self.splice_inputs(embeds, lengths, text.prompt_only(), "left")
         new_tokens = self.llm.generate(inputs_embeds, grid.attention_mask.to(inputs_embeds.device), **options)
-        return self.llm.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        rows = until_end_of_sequence(new_tokens, self.llm.eos_token_ids)
+        return rows if return_tokens else self.llm.tokenizer.batch_decode(rows, skip_special_tokens=True)
 
     def sequence_log_likelihood(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs) -> torch.Tensor:
         """Summed log-probability of each row's target tokens given its modality embeddings and prompt."""
@@ -271,6 +278,15 @@ class SlamModel(nn.Module):
     def adapter_parameters(self) -> list[nn.Parameter]:
         """The parameters the PEFT method added to the LLM (none without PEFT)."""
         return [p for p in self.llm.parameters() if id(p) in self._adapter_parameter_ids]
+
+
+def until_end_of_sequence(tokens: torch.Tensor, eos_token_ids: Sequence[int]) -> list[list[int]]:
+    """Each row of ``tokens [B, N]`` up to and including its first end-of-sequence token."""
+    rows, stops = [], set(eos_token_ids)
+    for row in tokens.tolist():
+        end = next((i + 1 for i, token in enumerate(row) if token in stops), len(row))
+        rows.append(row[:end])
+    return rows
 
 
 def _check_lengths(component: str, returned: torch.Tensor, expected: torch.Tensor, output: torch.Tensor) -> None:

@@ -631,3 +631,28 @@ def test_sequence_log_likelihood_is_the_full_logit_sum_of_target_log_probs():
         positions = (labels[b] != IGNORE_INDEX).nonzero()[:, 0]
         expected = sum(torch.log_softmax(everywhere[b, int(t) - 1], -1)[labels[b, t]] for t in positions)
         assert float(scores[b]) == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_until_end_of_sequence_keeps_the_first_stop_and_drops_padding():
+    from slam_core.model import until_end_of_sequence
+
+    tokens = torch.tensor([[5, 2, 0, 0], [5, 6, 7, 8], [2, 2, 2, 2], [9, 4, 7, 2]])
+    assert until_end_of_sequence(tokens, [2]) == [[5, 2], [5, 6, 7, 8], [2], [9, 4, 7, 2]]
+    assert until_end_of_sequence(tokens, [4, 2]) == [[5, 2], [5, 6, 7, 8], [2], [9, 4]]
+
+
+def test_generate_returns_the_new_token_ids_behind_its_text():
+    model = shared_model().eval()
+    features, n = features_for([40, 9, 23], seed=15)
+    text = model.text_inputs([{"key": f"u{b}"} for b in range(3)], with_targets=False)
+    options = {"max_new_tokens": 6, "do_sample": False}
+    with pytest.MonkeyPatch.context() as patch:
+        calls = _spy_generate(model, patch)
+        ids = model.generate(features, n, text, return_tokens=True, **options)
+    texts = model.generate(features, n, text, **options)
+    raw = calls[0]["tokens"].tolist()
+    eos = model.llm.eos_token_id
+    for b in range(3):
+        assert ids[b] == raw[b][: len(ids[b])] and eos not in ids[b][:-1]
+        assert ids[b][-1] == eos or len(ids[b]) == len(raw[b]) == 6
+        assert model.llm.tokenizer.decode(ids[b], skip_special_tokens=True) == texts[b]
