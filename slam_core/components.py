@@ -159,6 +159,20 @@ class LLM(nn.Module, abc.ABC):
     ) -> Any:
         """Run the LM; the result has ``.logits [B, L, V]`` and ``.loss`` when labels are given."""
 
+    def logits_at(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Logits ``[N, V]`` at the ``N`` True positions of ``keep [B, L]``, in row-major order.
+
+        Training and label scoring need logits only where a target token is predicted; an LLM
+        that can run its output head on those positions alone overrides this (``HFCausalLM``
+        does). The default runs :meth:`forward` and picks the positions.
+        """
+        return self(inputs_embeds, attention_mask).logits[keep.to(inputs_embeds.device)]
+
+    @property
+    def eos_token_ids(self) -> list[int]:
+        """Every token id that ends generation (default: the tokenizer's EOS)."""
+        return [self.eos_token_id]
+
     @abc.abstractmethod
     def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **options: Any) -> torch.Tensor:
         """Generate from left-padded embeddings; returns only the new token ids ``[B, N]``."""

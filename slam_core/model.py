@@ -48,7 +48,12 @@ MAIN_BRANCH = "main"
 
 @dataclass
 class SlamOutput:
-    """What :meth:`SlamModel.forward` returns."""
+    """What :meth:`SlamModel.forward` returns.
+
+    With targets, ``logits`` is ``[N, V]``: one row per target token, the logits of the position
+    that predicts it (row-major over the batch), the rows ``loss`` and ``token_accuracy`` come
+    from. Without targets it is the full ``[B, L, V]``.
+    """
 
     loss: torch.Tensor | None
     logits: torch.Tensor
@@ -218,49 +223,70 @@ class SlamModel(nn.Module):
         return inputs_embeds, grid
 
     def forward(self, features: Any, feature_lengths: Any, text: TextInputs) -> SlamOutput:
-        """Teacher-forced pass: loss over target tokens only, and token accuracy."""
+        """Teacher-forced pass: loss over target tokens only, and token accuracy.
+
+        The LLM's output head runs only on the positions that predict a target token
+        (:meth:`LLM.logits_at`), so ``logits`` is ``[N, V]`` for the ``N`` target tokens.
+        """
         embeds, lengths = self.encode(features, feature_lengths)
         inputs_embeds, grid = self.splice_inputs(embeds, lengths, text, "right")
+        if text.target_ids is None:
+            output = self.llm(inputs_embeds, grid.attention_mask.to(inputs_embeds.device))
+            return SlamOutput(None, output.logits, None, 0, grid)
+        logits, gold = self._target_logits(inputs_embeds, grid)
+        loss = nn.functional.cross_entropy(logits.float(), gold) if gold.numel() else logits.sum() * 0.0
+        accuracy = (logits.argmax(-1) == gold).sum() / max(gold.numel(), 1)
+        return SlamOutput(loss, logits, accuracy, int(gold.numel()), grid)
+
+    def _target_logits(self, inputs_embeds: torch.Tensor, grid: splice.SpliceLayout):
+        """``(logits [N, V], gold [N])`` at the positions whose next token is a target token (row-major)."""
         device = inputs_embeds.device
-        labels = grid.labels.to(device) if text.target_ids is not None else None
-        output = self.llm(inputs_embeds, grid.attention_mask.to(device), labels)
-        accuracy, count = None, 0
-        if labels is not None:
-            predicted = output.logits[:, :-1].argmax(-1)
-            gold = labels[:, 1:]
-            scored = gold != splice.IGNORE_INDEX
-            count = int(scored.sum())
-            accuracy = ((predicted == gold) & scored).sum() / max(count, 1)
-        return SlamOutput(getattr(output, "loss", None), output.logits, accuracy, count, grid)
+        keep = splice.predicting_positions(grid.labels).to(device)
+        logits = self.llm.logits_at(inputs_embeds, grid.attention_mask.to(device), keep)
+        return logits, grid.labels[:, 1:][keep[:, :-1].cpu()].to(device)
 
     @torch.no_grad()
-    def generate(self, features: Any, feature_lengths: Any, text: TextInputs, **options: Any) -> list[str]:
-        """The LLM's continuation of each prompt (left padding), detokenised; not post-processed."""
+    def generate(
+        self, features: Any, feature_lengths: Any, text: TextInputs, *, return_tokens: bool = False, **options: Any
+    ) -> list[str] | list[list[int]]:
+        """The LLM's continuation of each prompt (left padding), detokenised; not post-processed.
+
+        With ``return_tokens=True``, each row's new token ids instead: up to and including the
+        first end-of-sequence token, without padding (so ``len`` counts the generated tokens).
+        """
         embeds, lengths = self.encode(features, feature_lengths)
-        return self.generate_from_embeddings(embeds, lengths, text, **options)
+        return self.generate_from_embeddings(embeds, lengths, text, return_tokens=return_tokens, **options)
 
     @torch.no_grad()
     def generate_from_embeddings(
-        self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, **options: Any
-    ) -> list[str]:
+        self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs, *, return_tokens: bool = False, **options
+    ) -> list[str] | list[list[int]]:
         """:meth:`generate` from modality embeddings already computed by :meth:`encode`."""
         inputs_embeds, grid = self.splice_inputs(embeds, lengths, text.prompt_only(), "left")
         new_tokens = self.llm.generate(inputs_embeds, grid.attention_mask.to(inputs_embeds.device), **options)
-        return self.llm.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        rows = until_end_of_sequence(new_tokens, self.llm.eos_token_ids)
+        return rows if return_tokens else self.llm.tokenizer.batch_decode(rows, skip_special_tokens=True)
 
     def sequence_log_likelihood(self, embeds: torch.Tensor, lengths: torch.Tensor, text: TextInputs) -> torch.Tensor:
         """Summed log-probability of each row's target tokens given its modality embeddings and prompt."""
         inputs_embeds, grid = self.splice_inputs(embeds, lengths, text, "right")
-        device = inputs_embeds.device
-        logits = self.llm(inputs_embeds, grid.attention_mask.to(device)).logits[:, :-1].float()
-        gold = grid.labels.to(device)[:, 1:]
-        scored = gold != splice.IGNORE_INDEX
-        log_probs = torch.log_softmax(logits, dim=-1).gather(-1, gold.clamp(min=0)[..., None])[..., 0]
-        return (log_probs * scored).sum(-1)
+        logits, gold = self._target_logits(inputs_embeds, grid)
+        log_probs = torch.log_softmax(logits.float(), dim=-1).gather(-1, gold[:, None])[:, 0]
+        rows = splice.predicting_positions(grid.labels).nonzero()[:, 0].to(log_probs.device)
+        return torch.zeros(len(grid.labels), device=log_probs.device).index_add(0, rows, log_probs)
 
     def adapter_parameters(self) -> list[nn.Parameter]:
         """The parameters the PEFT method added to the LLM (none without PEFT)."""
         return [p for p in self.llm.parameters() if id(p) in self._adapter_parameter_ids]
+
+
+def until_end_of_sequence(tokens: torch.Tensor, eos_token_ids: Sequence[int]) -> list[list[int]]:
+    """Each row of ``tokens [B, N]`` up to and including its first end-of-sequence token."""
+    rows, stops = [], set(eos_token_ids)
+    for row in tokens.tolist():
+        end = next((i + 1 for i, token in enumerate(row) if token in stops), len(row))
+        rows.append(row[:end])
+    return rows
 
 
 def _check_lengths(component: str, returned: torch.Tensor, expected: torch.Tensor, output: torch.Tensor) -> None:

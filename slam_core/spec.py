@@ -144,12 +144,24 @@ class InferSpec(_Section):
 
     batch_size: Integer = Field(4, gt=0)
     max_new_tokens: Integer = Field(200, gt=0)
+    min_new_tokens: Integer = Field(
+        0, ge=0, description="no end-of-sequence token before this many new tokens; at most max_new_tokens"
+    )
     num_beams: Integer = Field(1, gt=0)
     do_sample: bool = False
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     repetition_penalty: float = Field(1.0, gt=0)
     no_repeat_ngram_size: Integer = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> InferSpec:
+        if self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(
+                f"min_new_tokens ({self.min_new_tokens}) is more than max_new_tokens ({self.max_new_tokens}); "
+                "lower min_new_tokens or raise max_new_tokens"
+            )
+        return self
 
 
 class BranchSpec(_Section):

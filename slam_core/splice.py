@@ -66,6 +66,13 @@ def layout(
     )
 
 
+def predicting_positions(labels: torch.Tensor) -> torch.Tensor:
+    """``[B, L]`` bool: True where the next position's label is a target token (where a loss is taken)."""
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    return keep
+
+
 def splice_embeddings(
     text_embeds: torch.Tensor,
     modality_mask: torch.Tensor,

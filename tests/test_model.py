@@ -72,13 +72,11 @@ def samples_for(targets: list[str]) -> list[dict]:
 
 @contextlib.contextmanager
 def capture(model: SlamModel):
-    """Record what the encoder and projector return and what the LLM is called with."""
+    """Record what the encoder and projector return and what the wrapped causal LM is called with."""
     seen = {"llm": [], "projector": [], "encoder": [], "grad_in_encoder": []}
 
     def llm_pre_hook(module, args, kwargs):
-        call = dict(zip(["inputs_embeds", "attention_mask", "labels"], args, strict=False))
-        call.update(kwargs)
-        seen["llm"].append(call)
+        seen["llm"].append(dict(kwargs))
 
     def projector_hook(module, args, output):
         seen["projector"].append(output)
@@ -88,7 +86,7 @@ def capture(model: SlamModel):
         seen["grad_in_encoder"].append(torch.is_grad_enabled())
 
     handles = [
-        model.llm.register_forward_pre_hook(llm_pre_hook, with_kwargs=True),
+        model.llm.model.register_forward_pre_hook(llm_pre_hook, with_kwargs=True),
         model.projector.register_forward_hook(projector_hook),
         model.encoder.register_forward_hook(encoder_hook),
     ]
@@ -97,6 +95,13 @@ def capture(model: SlamModel):
     finally:
         for handle in handles:
             handle.remove()
+
+
+def full_logits(model: SlamModel, features, n, text: TextInputs) -> torch.Tensor:
+    """The LLM's logits ``[B, L, V]`` at every position of the training layout (no position skipped)."""
+    embeds, lengths = model.encode(features, n)
+    inputs_embeds, grid = model.splice_inputs(embeds, lengths, text, "right")
+    return model.llm(inputs_embeds, grid.attention_mask).logits
 
 
 def reference_loss_and_accuracy(logits, starts, targets):
@@ -159,7 +164,10 @@ def test_forward_places_every_embedding_and_scores_only_the_target(lengths, extr
         out = model(features, n, text)
     (call,) = seen["llm"]
     ((embeds, proj_lengths),) = seen["projector"]
-    inputs_embeds, attention_mask, labels = call["inputs_embeds"], call["attention_mask"], call["labels"]
+    inputs_embeds, attention_mask, labels = call["inputs_embeds"], call["attention_mask"], out.layout.labels
+    # the output head runs only where a target token is predicted
+    assert torch.equal(call["logits_to_keep"][:, :-1], labels[:, 1:] != IGNORE_INDEX)
+    assert not call["logits_to_keep"][:, -1].any() and "labels" not in call
     width = inputs_embeds.shape[1]
 
     starts, eos = [], model.llm.eos_token_id
@@ -181,7 +189,9 @@ def test_forward_places_every_embedding_and_scores_only_the_target(lengths, extr
         assert labels[b].tolist() == [IGNORE_INDEX] * (p + m + s) + target + [IGNORE_INDEX] * (width - total)
         starts.append(p + m + s)
 
-    loss, accuracy = reference_loss_and_accuracy(out.logits, starts, text.target_ids)
+    with torch.no_grad():
+        everywhere = full_logits(model, features, n, text)
+    loss, accuracy = reference_loss_and_accuracy(everywhere, starts, text.target_ids)
     assert torch.isfinite(out.loss)
     torch.testing.assert_close(out.loss.double(), loss, atol=1e-5, rtol=1e-5)
     assert 0.0 <= float(out.token_accuracy) <= 1.0
@@ -195,14 +205,17 @@ def test_forward_places_every_embedding_and_scores_only_the_target(lengths, extr
     assert torch.equal(again.loss, out.loss)
 
     # batched == each sample alone (the batch loss is the token-weighted mean of the samples')
-    weighted = 0.0
+    weighted, row = 0.0, 0
     for b in range(batch):
         alone_text = TextInputs([text.prefix_ids[b]], [text.suffix_ids[b]], [text.target_ids[b]])
         with torch.no_grad():
             alone = model(features[b : b + 1, : lengths[b]], n[b : b + 1], alone_text)
+            alone_everywhere = full_logits(model, features[b : b + 1, : lengths[b]], n[b : b + 1], alone_text)
         total = int(attention_mask[b].sum())
-        assert alone.logits.shape[1] == total
-        torch.testing.assert_close(out.logits[b, :total], alone.logits[0], atol=1e-5, rtol=1e-5)
+        assert alone_everywhere.shape[1] == total and alone.logits.shape[0] == alone.target_tokens
+        torch.testing.assert_close(everywhere[b, :total], alone_everywhere[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.logits[row : row + alone.target_tokens], alone.logits, atol=1e-5, rtol=1e-5)
+        row += alone.target_tokens
         weighted += float(alone.loss) * alone.target_tokens
     assert float(out.loss) == pytest.approx(weighted / out.target_tokens, abs=1e-5)
 
@@ -213,12 +226,13 @@ def test_loss_ignores_padding_and_modality_placeholder_embeddings():
     features, n = features_for([30, 11, 19], seed=4, garbage=9.0)
     text = model.text_inputs(samples_for(["abc", "a much longer target", ""]))
     with torch.no_grad():
-        before = model(features, n, text)
+        before, before_everywhere = model(features, n, text), full_logits(model, features, n, text)
         model.llm.model.get_input_embeddings().weight[model.llm.pad_token_id] = 1e3
-        after = model(features, n, text)
+        after, after_everywhere = model(features, n, text), full_logits(model, features, n, text)
     assert torch.equal(before.loss, after.loss)
+    torch.testing.assert_close(before.logits, after.logits, atol=0, rtol=0)
     real = before.layout.attention_mask.bool()
-    torch.testing.assert_close(before.logits[real], after.logits[real], atol=0, rtol=0)
+    torch.testing.assert_close(before_everywhere[real], after_everywhere[real], atol=0, rtol=0)
 
 
 def test_forward_without_targets_has_no_loss():
@@ -257,11 +271,13 @@ def test_token_accuracy_counts_correct_greedy_predictions():
     starts = [
         len(prompt.prefix_ids[b]) + reference_modality_length(int(n[b])) + len(prompt.suffix_ids[b]) for b in range(2)
     ]
-    loss, accuracy = reference_loss_and_accuracy(out.logits, starts, text.target_ids)
+    with torch.no_grad():
+        everywhere = full_logits(model, features, n, text)
+    loss, accuracy = reference_loss_and_accuracy(everywhere, starts, text.target_ids)
     assert float(out.token_accuracy) == pytest.approx(accuracy, abs=1e-6)
     torch.testing.assert_close(out.loss.double(), loss, atol=1e-5, rtol=1e-5)
-    for j, token in enumerate(greedy):
-        assert int(out.logits[0, starts[0] + j - 1].argmax()) == token
+    for j, token in enumerate(greedy):  # sample 0's target rows come first
+        assert int(out.logits[j].argmax()) == token == int(everywhere[0, starts[0] + j - 1].argmax())
     assert float(out.token_accuracy) >= len(greedy) / out.target_tokens
     assert float(out.token_accuracy) < 1.0
 
@@ -562,3 +578,81 @@ def test_lora_save_and_load_errors(tmp_path):
         lora.load(plain.llm.model, tmp_path)
     with pytest.raises(ValueError, match=r"match no layer of LlamaForCausalLM.*q_proj"):
         LoRA(LoRAConfig(target_modules=["query"])).apply(plain.llm.model)
+
+
+# ----------------------------------------------------------------------------- logits at target positions only
+
+
+def full_logit_loss(model: SlamModel, features, n, text: TextInputs) -> torch.Tensor:
+    """The loss as computed before: transformers' shifted cross-entropy over full-vocabulary logits everywhere."""
+    embeds, lengths = model.encode(features, n)
+    inputs_embeds, grid = model.splice_inputs(embeds, lengths, text, "right")
+    return model.llm(inputs_embeds, grid.attention_mask, grid.labels).loss
+
+
+def _loss_and_gradients(model: SlamModel, loss_of) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    model.zero_grad(set_to_none=True)
+    loss = loss_of()
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+    model.zero_grad(set_to_none=True)
+    return loss.detach(), grads
+
+
+@pytest.mark.parametrize("mask_path", [True, False], ids=["logits_to_keep", "default-full-forward"])
+def test_target_only_loss_and_gradients_equal_the_full_logit_loss(mask_path, monkeypatch):
+    """Loss and every trainable gradient (projector, LoRA) equal the full-logit cross-entropy's."""
+    import slam_core.hf_llm
+
+    if not mask_path:  # an LLM whose model takes no logits_to_keep: the contract's default path
+        monkeypatch.setattr(slam_core.hf_llm, "takes_logits_mask", lambda model: False)
+    model = fresh_model().train()
+    features, n = features_for([37, 12, 25], seed=21)
+    text = model.text_inputs(samples_for(["hello there", "a", "target three"]))
+    ours, our_grads = _loss_and_gradients(model, lambda: model(features, n, text).loss)
+    reference, reference_grads = _loss_and_gradients(model, lambda: full_logit_loss(model, features, n, text))
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-6)
+    assert our_grads.keys() == reference_grads.keys() and any("lora_" in name for name in our_grads)
+    assert all(grad.abs().sum() > 0 for name, grad in our_grads.items() if "lora_A" not in name)  # B starts at 0
+    for name, grad in our_grads.items():
+        torch.testing.assert_close(grad, reference_grads[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_sequence_log_likelihood_is_the_full_logit_sum_of_target_log_probs():
+    model = shared_model().eval()
+    features, n = features_for([30, 14, 22], seed=22)
+    text = model.text_inputs(samples_for(["rock", "classical music", "jazz"]))
+    with torch.no_grad():
+        embeds, lengths = model.encode(features, n)
+        scores = model.sequence_log_likelihood(embeds, lengths, text)
+        everywhere = full_logits(model, features, n, text).double()
+    labels = model.splice_inputs(embeds, lengths, text, "right")[1].labels
+    for b in range(3):
+        positions = (labels[b] != IGNORE_INDEX).nonzero()[:, 0]
+        expected = sum(torch.log_softmax(everywhere[b, int(t) - 1], -1)[labels[b, t]] for t in positions)
+        assert float(scores[b]) == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_until_end_of_sequence_keeps_the_first_stop_and_drops_padding():
+    from slam_core.model import until_end_of_sequence
+
+    tokens = torch.tensor([[5, 2, 0, 0], [5, 6, 7, 8], [2, 2, 2, 2], [9, 4, 7, 2]])
+    assert until_end_of_sequence(tokens, [2]) == [[5, 2], [5, 6, 7, 8], [2], [9, 4, 7, 2]]
+    assert until_end_of_sequence(tokens, [4, 2]) == [[5, 2], [5, 6, 7, 8], [2], [9, 4]]
+
+
+def test_generate_returns_the_new_token_ids_behind_its_text():
+    model = shared_model().eval()
+    features, n = features_for([40, 9, 23], seed=15)
+    text = model.text_inputs([{"key": f"u{b}"} for b in range(3)], with_targets=False)
+    options = {"max_new_tokens": 6, "do_sample": False}
+    with pytest.MonkeyPatch.context() as patch:
+        calls = _spy_generate(model, patch)
+        ids = model.generate(features, n, text, return_tokens=True, **options)
+    texts = model.generate(features, n, text, **options)
+    raw = calls[0]["tokens"].tolist()
+    eos = model.llm.eos_token_id
+    for b in range(3):
+        assert ids[b] == raw[b][: len(ids[b])] and eos not in ids[b][:-1]
+        assert ids[b][-1] == eos or len(ids[b]) == len(raw[b]) == 6
+        assert model.llm.tokenizer.decode(ids[b], skip_special_tokens=True) == texts[b]

@@ -185,3 +185,10 @@ def test_spec_validate_deep_finds_a_projector_stride_with_no_position_left(tmp_p
     status, out, err = _deep_validate(tmp_path, capsys, "--deep", projector={"k": 50}, data={"max_duration_s": 2.0})
     assert status == 0 and err == []
     assert out == [f"{tmp_path / 'spec.yaml'}: valid ({CHOSEN}); the model builds (meta device)"]
+
+
+def test_min_new_tokens_above_max_new_tokens_is_refused_naming_both(tmp_path, capsys):
+    status, lines = _validate(tmp_path, capsys, "infer: {min_new_tokens: 30, max_new_tokens: 20}")
+    assert status == 2
+    assert len(lines) == 1 and "min_new_tokens (30) is more than max_new_tokens (20)" in lines[0], lines
+    assert lines[0].startswith(f"slam: error: invalid pipeline spec in {tmp_path / 'spec.yaml'}: infer")

@@ -34,6 +34,7 @@ def decoding(options: dict[str, Any], *, pad_token_id: int, eos_token_ids: Itera
         sampling = {"temperature": 1.0, "top_p": 1.0, "top_k": 50}  # unused by greedy and beam search
     config = GenerationConfig(
         max_new_tokens=infer.max_new_tokens,
+        min_new_tokens=infer.min_new_tokens or None,
         num_beams=infer.num_beams,
         do_sample=infer.do_sample,
         repetition_penalty=1.0,  # see penalty_processors

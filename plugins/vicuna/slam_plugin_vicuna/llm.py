@@ -67,16 +67,10 @@ class VicunaLLM(HFCausalLM):
             tokenizer=self.tokenizer,
         )
 
-    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None):
-        """Teacher-forced pass; positions count real tokens only, so any padding side gives the same logits."""
+    def model_inputs(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
+        """Teacher-forced inputs; positions count real tokens only, so any padding side gives the same logits."""
         self._check_inputs(inputs_embeds, attention_mask)
-        return self.model(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids(attention_mask),
-            labels=labels,
-            use_cache=False,
-        )
+        return {**super().model_inputs(inputs_embeds, attention_mask), "position_ids": position_ids(attention_mask)}
 
     def generate(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **options: Any) -> torch.Tensor:
         """New token ids ``[B, N]``; ``options`` are InferSpec's decoding fields (unset ones: its defaults).

@@ -96,6 +96,21 @@ def test_generation_stops_at_eos(tiny_dir):
     assert set(stopped[0, first + 1 :].tolist()) <= {llm.pad_token_id}
 
 
+def test_min_new_tokens_holds_back_the_end_of_sequence(tiny_dir):
+    llm = build_vicuna(VicunaConfig(path=str(tiny_dir), dtype="fp32")).eval()
+    ids, mask = left_padded(llm)
+    free = generate_ids(llm, ids, mask, max_new_tokens=8)
+    stop = int(free[0, 2])
+    first = free[0].tolist().index(stop)
+    llm.model.generation_config.eos_token_id = stop
+    held = generate_ids(llm, ids, mask, max_new_tokens=8, min_new_tokens=first + 3)
+    assert held.shape[1] >= first + 3
+    assert stop not in held[0, : first + 2].tolist()  # without min_new_tokens it stops at `first`
+    assert held[0, :first].tolist() == free[0, :first].tolist()
+    with pytest.raises(ValueError, match="min_new_tokens"):
+        generate_ids(llm, ids, mask, max_new_tokens=2, min_new_tokens=3)
+
+
 def test_no_repeat_ngram_size_and_repetition_penalty(tiny_llm):
     ids, mask = left_padded(tiny_llm, PROMPTS[:1])
     free = generate_ids(tiny_llm, ids, mask, max_new_tokens=12)[0].tolist()

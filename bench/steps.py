@@ -1,0 +1,137 @@
+"""What the step benchmarks share: a pipeline from a spec, a batch at fixed positions, timed steps.
+
+Used by ``bench/fixed_positions.py`` and ``bench/gpu.py``. Every batch has fixed positions: B
+clips of the same length (random noise; the encoder is random too), targets of exactly T
+tokens, and decoding that generates exactly N tokens (``min_new_tokens = max_new_tokens``), so
+two frameworks can be compared position for position.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from slam_core.features import pad
+from slam_core.model import SlamModel, TextInputs, build_model
+from slam_core.runtime.data.batch import Batch
+from slam_core.runtime.train.distributed import Context
+from slam_core.runtime.train.engines import Engine, create_engine
+from slam_core.spec import PipelineSpec, validate_spec
+
+
+@dataclass
+class Timed:
+    """Seconds per repetition (the median of ``repeats``, after ``warmup`` untimed ones)."""
+
+    seconds: float
+    repeats: int
+
+
+def build(spec: dict[str, Any], device: torch.device | str = "cpu") -> tuple[PipelineSpec, SlamModel]:
+    """Validate ``spec`` and build its model with every weight allocated (and randomly initialised) on ``device``."""
+    validated = validate_spec(spec)
+    with torch.device(device):
+        model = build_model(validated)
+    return validated, model
+
+
+def fixed_batch(model: SlamModel, batch: int, seconds: float, target_tokens: int, seed: int = 0):
+    """``(Batch, TextInputs)``: ``batch`` noise clips of ``seconds`` and targets of exactly ``target_tokens`` tokens."""
+    rng = np.random.default_rng(seed)
+    rate = model.encoder.sample_rate
+    preprocess = model.preprocessor()
+    clips = [(0.1 * rng.standard_normal(int(rate * seconds))).astype(np.float32) for _ in range(batch)]
+    features, lengths = pad([torch.as_tensor(preprocess(torch.from_numpy(clip))) for clip in clips])
+    samples = [{"key": f"clip{index}"} for index in range(batch)]
+    prompt = model.text_inputs(samples, with_targets=False)
+    vocab = model.llm.model.get_input_embeddings().num_embeddings
+    low, high = 3, min(vocab, len(model.llm.tokenizer))  # past the special tokens, inside the tokenizer
+    targets = [[*rng.integers(low, high, size=target_tokens - 1).tolist(), model.llm.eos_token_id] for _ in clips]
+    text = TextInputs(prompt.prefix_ids, prompt.suffix_ids, targets)
+    return Batch([s["key"] for s in samples], features, lengths, samples), text
+
+
+def llm_positions(model: SlamModel, batch: Batch, text: TextInputs) -> int:
+    """LLM input positions of the batch (modality + prompt + target, summed over samples)."""
+    modality = model.modality_lengths(batch.feature_lengths).tolist()
+    texts = zip(text.prefix_ids, text.suffix_ids, text.target_ids or [[]] * len(modality), strict=True)
+    return sum(m + len(p) + len(s) + len(t) for m, (p, s, t) in zip(modality, texts, strict=True))
+
+
+def train_engine(model: SlamModel, spec: PipelineSpec, context: Context, steps: int) -> Engine:
+    """The framework's engine for ``spec.train.engine``, prepared for ``steps`` optimizer steps."""
+    engine = create_engine(model, spec, context)
+    engine.prepare(total_steps=max(steps, 1))
+    engine.train(True)
+    return engine
+
+
+def train_step(engine: Engine, batch: Batch, text: TextInputs) -> float:
+    """One optimizer step on one micro-batch, as the trainer runs it; returns the loss."""
+    with engine.micro_step(sync=True):
+        out = engine.forward(batch, text)
+        engine.backward(out.loss)
+    engine.step()
+    return float(out.loss.detach())
+
+
+def timed(run: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> Timed:
+    """The median wall time of ``run()`` over ``repeats`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return Timed(float(np.median(times)), repeats)
+
+
+def decode_fixed(model: SlamModel, batch: Batch, new_tokens: int, beams: int) -> list[list[int]]:
+    """Generate exactly ``new_tokens`` tokens per clip (EOS held back) with ``beams`` beams."""
+    prompts = model.text_inputs(batch.samples, with_targets=False)
+    options = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "num_beams": beams, "do_sample": False}
+    return model.generate(batch.features, batch.feature_lengths, prompts, return_tokens=True, **options)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak allocated GPU memory since the last reset, or this process's peak RSS on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextlib.contextmanager
+def fresh_peak(device: torch.device) -> Iterator[None]:
+    """Reset the GPU's peak-memory counter (RSS peaks cannot be reset: measure those in a process of their own)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    yield
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table, columns right-aligned after the first."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(
+            str(cell).ljust(w) if i == 0 else str(cell).rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
