@@ -152,7 +152,7 @@ def test_vicuna_v1_1_target_tokens_are_those_of_the_whole_conversation():
 
 
 def test_slam_llm_is_slam_llms_speech_dataset_layout():
-    """SLAM-LLM's SpeechDatasetJsonl: [audio] + tokenizer.encode("USER: {prompt}\\n ASSISTANT:"), BOS after the audio."""
+    """SLAM-LLM's SpeechDatasetJsonl: [audio] + tokenizer.encode("USER: {prompt}\\n ASSISTANT:"), BOS after audio."""
     model = llm(template="slam_llm")
     parts = model.prompt_parts("Transcribe speech to text. ")
     assert (parts.prefix, parts.suffix, parts.target_prefix) == (
