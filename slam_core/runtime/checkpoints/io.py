@@ -5,13 +5,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from slam_core.errors import CheckpointError
+from slam_core.errors import CheckpointError, RunFolderError
 
 
 def load_torch(path: Path, what: str, safe_globals: Iterable[Any] = ()) -> Any:
@@ -66,6 +66,25 @@ def publish_dir(temporary: Path, final: Path) -> None:
     else:
         os.rename(temporary, final)
     fsync_dir(final.parent)
+
+
+def write_dir_atomically(out: Path, write: Callable[[Path], None], what: str) -> Path:
+    """Run ``write`` on an empty staging folder beside ``out``, then make it ``out`` in one rename.
+
+    A failed write leaves no staging folder; a storage failure is a :class:`RunFolderError` naming
+    ``out``, ``what`` was being written and the fix.
+    """
+    staging = out.with_name(f".tmp-{out.name}")
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        write(staging)
+        publish_dir(staging, out)
+    except OSError as exc:
+        raise RunFolderError(f"{out}: cannot write {what}: {write_failure(out, exc)}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -11,7 +11,6 @@ tensors of the model the spec builds, and ``slam infer --checkpoint`` loads it l
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import torch
@@ -60,7 +59,7 @@ def convert(source: Path, trainable: dict[str, tuple[int, ...]], output: Path) -
 
     ``trainable`` maps the trainable parameter names of the model built from the target spec to
     their shapes; the converted tensors must be exactly those (same names, same shapes), finite.
-    The folder is written under a temporary name and renamed into place.
+    The folder is written under a temporary name and renamed into place (none is left on a failure).
     """
     source, output = Path(source), Path(output)
     if output.exists():
@@ -75,11 +74,11 @@ def convert(source: Path, trainable: dict[str, tuple[int, ...]], output: Path) -
             "peft.target_modules (docs/from-slam-llm.md)"
         ) from None
     layout.check_finite(source, tensors)
-    output.parent.mkdir(parents=True, exist_ok=True)
     from safetensors.torch import save_file
 
-    temporary = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     contiguous = {name: tensor.detach().to("cpu").contiguous() for name, tensor in tensors.items()}
-    save_file(contiguous, temporary / layout.TRAINABLE_FILE, metadata={"converted_from": "slam-llm"})
-    io.publish_dir(temporary, output)
-    return output
+    return io.write_dir_atomically(
+        output,
+        lambda staging: save_file(contiguous, staging / layout.TRAINABLE_FILE, metadata={"converted_from": "slam-llm"}),
+        "the converted checkpoint",
+    )

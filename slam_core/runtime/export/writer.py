@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from slam_core.errors import ExportError, RunFolderError
+from slam_core.errors import ExportError
 from slam_core.model import SlamModel
-from slam_core.runtime.checkpoints.io import publish_dir, write_failure
+from slam_core.runtime.checkpoints.io import write_dir_atomically
 from slam_core.runtime.export import folder as layout
 from slam_core.spec import PipelineSpec
 
@@ -46,12 +44,15 @@ def export_run(
             raise ExportError("--keep-adapter: the voxtral format holds merged weights only; drop the option")
         voxtral.check_composition(spec, model)
         merge_adapter(spec, model)
-        return _publish(out, lambda staging: voxtral.write(spec, model, staging, source, **options))
+        return write_dir_atomically(
+            out, lambda staging: voxtral.write(spec, model, staging, source, **options), "the export"
+        )
     if options:
         raise ExportError(f"options {sorted(options)} are for --format voxtral only")
     if not keep_adapter:
         merge_adapter(spec, model)
-    return _publish(out, lambda staging: write_folder(spec, model, staging, source, keep_adapter=keep_adapter))
+    write = lambda staging: write_folder(spec, model, staging, source, keep_adapter=keep_adapter)
+    return write_dir_atomically(out, write, "the export")
 
 
 def merge_adapter(spec: PipelineSpec, model: SlamModel) -> None:
@@ -96,17 +97,3 @@ def check_output(out: Path) -> None:
         return
     kind = "folder" if out.is_dir() else "file"
     raise ExportError(f"{out}: a {kind} that is not an export is there; choose another output folder or remove it")
-
-
-def _publish(out: Path, write: Callable[[Path], None]) -> Path:
-    staging = out.with_name(f".tmp-{out.name}")
-    try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        write(staging)
-        publish_dir(staging, out)
-    except OSError as exc:
-        raise RunFolderError(f"{out}: cannot write the export: {write_failure(out, exc)}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out
