@@ -20,9 +20,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from slam_plugin_vicuna.plugin import PRESETS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BATCH, SECONDS, TARGET_TOKENS, NEW_TOKENS = 4, 4.0, 20, 30
+#: SmolLM2-135M's shape from the vicuna plugin's preset; toy-llm has no tied embeddings (untied output head).
+SMOLLM2_135M = {key: value for key, value in PRESETS["smollm2-135m"].items() if key != "tie_word_embeddings"}
 SPEC = {
     "encoder": {
         "type": "whisper",
@@ -35,15 +39,7 @@ SPEC = {
     "llm": {
         "type": "toy-llm",
         "dtype": "fp32",
-        "shape": {
-            "hidden_size": 576,
-            "num_layers": 30,
-            "num_heads": 9,
-            "num_kv_heads": 3,
-            "intermediate_size": 1536,
-            "vocab_size": 49152,
-            "max_position_embeddings": 8192,
-        },
+        "shape": SMOLLM2_135M,
     },
     "peft": {"type": "lora", "r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]},
     "task": {"type": "asr", "prompt": "Transcribe speech to text."},
