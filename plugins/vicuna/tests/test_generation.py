@@ -83,13 +83,21 @@ def test_right_padding_is_moved_to_the_left(tiny_llm):
         )
 
 
-def test_generation_stops_at_eos(tiny_dir):
+def _free_run_then_stop_token(tiny_dir):
+    """A fresh LLM, a left-padded batch, 8 freely generated tokens, and the third of them made an extra
+    EOS id of the checkpoint (a checkpoint's extra EOS ids end generation too); ``first`` is where it
+    first comes in row 0."""
     llm = build_vicuna(VicunaConfig(path=str(tiny_dir), dtype="fp32")).eval()
     ids, mask = left_padded(llm)
     free = generate_ids(llm, ids, mask, max_new_tokens=8)
     stop = int(free[0, 2])
     first = free[0].tolist().index(stop)
-    llm.model.generation_config.eos_token_id = stop  # a checkpoint's extra EOS ids end generation too
+    llm.model.generation_config.eos_token_id = stop
+    return llm, ids, mask, free, stop, first
+
+
+def test_generation_stops_at_eos(tiny_dir):
+    llm, ids, mask, free, stop, first = _free_run_then_stop_token(tiny_dir)
     assert llm.eos_token_ids == sorted({llm.eos_token_id, stop})
     stopped = generate_ids(llm, ids, mask, max_new_tokens=8)
     assert stopped[0, : first + 1].tolist() == free[0, : first + 1].tolist()
@@ -97,12 +105,7 @@ def test_generation_stops_at_eos(tiny_dir):
 
 
 def test_min_new_tokens_holds_back_the_end_of_sequence(tiny_dir):
-    llm = build_vicuna(VicunaConfig(path=str(tiny_dir), dtype="fp32")).eval()
-    ids, mask = left_padded(llm)
-    free = generate_ids(llm, ids, mask, max_new_tokens=8)
-    stop = int(free[0, 2])
-    first = free[0].tolist().index(stop)
-    llm.model.generation_config.eos_token_id = stop
+    llm, ids, mask, free, stop, first = _free_run_then_stop_token(tiny_dir)
     held = generate_ids(llm, ids, mask, max_new_tokens=8, min_new_tokens=first + 3)
     assert held.shape[1] >= first + 3
     assert stop not in held[0, : first + 2].tolist()  # without min_new_tokens it stops at `first`
