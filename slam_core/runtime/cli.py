@@ -223,8 +223,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_shard(args: argparse.Namespace) -> int:
+    from slam_core.runtime.data.sharding import write_shar
+
+    shards = write_shar(args.manifest, args.out, shard_size=args.shard_size, audio_format=args.format)
+    print(f"slam data shard: {shards} shard{'s' if shards != 1 else ''} written to {args.out}")
+    return 0
+
+
 #: The subcommands of slam itself; a plugin's command of one of these names is reported and not used.
-BUILTIN_COMMANDS = ("plugins", "spec", "inspect", "train", "infer", "export", "eval", "convert")
+BUILTIN_COMMANDS = ("plugins", "spec", "inspect", "train", "infer", "export", "eval", "convert", "data")
 
 
 def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser:
@@ -365,6 +373,19 @@ def _add_builtin_commands(commands) -> None:
     slam_llm.add_argument("--spec", required=True, help="the equivalent SLAM spec (docs/from-slam-llm.md)")
     slam_llm.add_argument("--output", required=True, help="checkpoint folder to create")
     slam_llm.set_defaults(run=cmd_convert_slam_llm)
+
+    data = commands.add_parser("data", help="prepare data: shard a manifest")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    shard = data_commands.add_parser(
+        "shard", help="write a manifest's samples as a lhotse Shar folder (a data source like a manifest)"
+    )
+    shard.add_argument("manifest", help="SLAM-LLM jsonl or lhotse cut manifest")
+    shard.add_argument("out", help="the new folder to write (absent or empty)")
+    shard.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
+    shard.add_argument(
+        "--format", choices=["flac", "wav"], default="flac", help="audio encoding (flac: lossless 16-bit; default)"
+    )
+    shard.set_defaults(run=cmd_data_shard)
 
 
 def _chosen_command(argv: Sequence[str]) -> str | None:

@@ -1,4 +1,7 @@
-"""Audio files through soundfile (wav, flac, ogg, ...): header probes for durations, segment reads, mono mix-down.
+"""Audio through soundfile (wav, flac, ogg, ...): header probes for durations, segment reads, mono mix-down.
+
+Files on disk (:func:`read_audio`) and encoded files held in memory, e.g. a shard's member
+(:func:`read_stored_audio`), are read alike.
 
 Resampling is the encoder's job: :func:`read_audio` returns the file's own rate in a
 :class:`~slam_core.audio.RawAudio`, which the encoder's preprocessor hands to ``prepare_waveform``.
@@ -6,7 +9,8 @@ Resampling is the encoder's job: :func:`read_audio` returns the file's own rate 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import soundfile
@@ -22,13 +26,7 @@ def audio_seconds(
     path: str, offset: float = 0.0, duration: float | None = None, channels: Sequence[int] | None = None
 ) -> float:
     """Seconds of audio in ``path`` (or its segment), read from the header only."""
-    try:
-        info = soundfile.info(_existing(path))
-    except (soundfile.SoundFileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"{path}: cannot read the audio header: {exc}") from None
-    _check_channels(path, info.channels, channels)
-    _, frames = _segment(path, info.frames, info.samplerate, offset, duration)
-    return frames / info.samplerate
+    return _seconds(path, lambda: _existing(path), offset, duration, channels)
 
 
 def read_audio(
@@ -38,18 +36,49 @@ def read_audio(
 
     ``channels`` (file columns) are mixed down by their mean; ``None`` mixes all of them.
     """
+    return _read(path, lambda: _existing(path), offset, duration, channels)
+
+
+def stored_audio_seconds(
+    data: bytes, name: str, offset: float = 0.0, duration: float | None = None, channels: Sequence[int] | None = None
+) -> float:
+    """:func:`audio_seconds` of an encoded audio file held in memory (``name`` says where it came from)."""
+    return _seconds(name, lambda: io.BytesIO(data), offset, duration, channels)
+
+
+def read_stored_audio(
+    data: bytes, name: str, offset: float = 0.0, duration: float | None = None, channels: Sequence[int] | None = None
+) -> RawAudio:
+    """:func:`read_audio` of an encoded audio file held in memory (a shard member, a dataset cell)."""
+    return _read(name, lambda: io.BytesIO(data), offset, duration, channels)
+
+
+Opener = Callable[[], "str | io.BytesIO"]
+
+
+def _seconds(name: str, opener: Opener, offset: float, duration: float | None, channels) -> float:
     try:
-        with soundfile.SoundFile(_existing(path)) as stream:
-            _check_channels(path, stream.channels, channels)
-            start, frames = _segment(path, stream.frames, stream.samplerate, offset, duration)
+        info = soundfile.info(opener())
+    except (soundfile.SoundFileError, RuntimeError, OSError) as exc:
+        raise AudioFileError(f"{name}: cannot read the audio header: {exc}") from None
+    _check_channels(name, info.channels, channels)
+    _, frames = _segment(name, info.frames, info.samplerate, offset, duration)
+    return frames / info.samplerate
+
+
+def _read(name: str, opener: Opener, offset: float, duration: float | None, channels) -> RawAudio:
+    try:
+        with soundfile.SoundFile(opener()) as stream:
+            _check_channels(name, stream.channels, channels)
+            start, frames = _segment(name, stream.frames, stream.samplerate, offset, duration)
             if start:
                 stream.seek(start)
             data = stream.read(frames, dtype="float32", always_2d=True)
             rate = stream.samplerate
     except (soundfile.SoundFileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"{path}: cannot read the audio: {exc}") from None
+        raise AudioFileError(f"{name}: cannot read the audio: {exc}") from None
     if data.shape[0] == 0:
-        raise AudioFileError(f"{path}: no audio samples could be read (truncated file?)")
+        raise AudioFileError(f"{name}: no audio samples could be read (truncated file?)")
     if channels is not None:
         data = data[:, list(channels)]
     return RawAudio(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0], rate)

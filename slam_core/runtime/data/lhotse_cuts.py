@@ -7,6 +7,7 @@ text; the cut's ``custom`` fields (and a single supervision's language/speaker) 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +17,30 @@ from slam_core.runtime.data.manifest import Entry, iter_json_lines
 
 def read_cuts(path: Path) -> list[Entry]:
     """Entries of a lhotse CutSet manifest (jsonl or jsonl.gz), one per cut."""
-    try:
-        from lhotse.serialization import deserialize_item
-    except ImportError:  # pragma: no cover - lhotse is installed in the test environment
-        raise ManifestError(f"{path}: a lhotse cut manifest; reading it needs lhotse (pip install lhotse)") from None
-    entries = []
+    return [cut_entry(cut, path.parent, origin) for origin, cut in iter_cuts(path)]
+
+
+def iter_cuts(path: Path) -> Iterator[tuple[str, Any]]:
+    """``("file:line", cut)`` for each cut of a lhotse cut manifest (jsonl or jsonl.gz)."""
+    deserialize_item = lhotse_import(path).serialization.deserialize_item
     for line, record in iter_json_lines(path):
         origin = f"{path}:{line}"
         try:
             cut = deserialize_item(record)
         except Exception as exc:  # lhotse raises assorted errors on malformed records
             raise ManifestError(f"{origin}: not a valid lhotse cut ({type(exc).__name__}: {exc})") from None
-        entries.append(cut_entry(cut, path.parent, origin))
-    return entries
+        yield origin, cut
+
+
+def lhotse_import(path: Path) -> Any:
+    """The ``lhotse`` module, or a :class:`ManifestError` naming ``path`` when it is not installed."""
+    try:
+        import lhotse
+        import lhotse.serialization
+        import lhotse.shar
+    except ImportError:  # pragma: no cover - lhotse is installed in the test environment
+        raise ManifestError(f"{path}: lhotse data; reading it needs lhotse (pip install 'slam-core[lhotse]')") from None
+    return lhotse
 
 
 def cut_entry(cut: Any, root: Path, origin: str) -> Entry:
@@ -54,14 +66,21 @@ def cut_entry(cut: Any, root: Path, origin: str) -> Entry:
         )
     source = sources[0]
     audio = str(root / source.source)
+    fields = cut_fields(cut, audio)
+    return Entry(cut.id, audio, origin, fields, cut.start, cut.duration, _file_channels(cut, source.channels, origin))
+
+
+def cut_fields(cut: Any, source: str) -> dict[str, Any]:
+    """The sample dict of a cut: its ``custom`` fields, a single supervision's language/speaker, ``key``
+    (the id), ``source``, ``target`` (its supervisions' text, in time order), ``offset`` and ``duration``."""
     fields: dict[str, Any] = dict(cut.custom or {})
     if len(cut.supervisions) == 1:
         supervision = cut.supervisions[0]
         described = {name: getattr(supervision, name) for name in ("language", "speaker")}
         fields.update({name: value for name, value in described.items() if value})
     text = " ".join(s.text for s in sorted(cut.supervisions, key=lambda s: s.start) if s.text)
-    fields.update(key=cut.id, source=audio, target=text, offset=cut.start, duration=cut.duration)
-    return Entry(cut.id, audio, origin, fields, cut.start, cut.duration, _file_channels(cut, source.channels, origin))
+    fields.update(key=cut.id, source=source, target=text, offset=cut.start, duration=cut.duration)
+    return fields
 
 
 def _file_channels(cut: Any, stored: list[int], origin: str) -> tuple[int, ...] | None:

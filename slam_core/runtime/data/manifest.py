@@ -1,7 +1,8 @@
-"""Manifests: SLAM-LLM jsonl (``key``, ``source``, ``target`` and task fields) and lhotse cut manifests.
+"""Manifests: SLAM-LLM jsonl (``key``, ``source``, ``target`` and task fields), lhotse cut manifests, and
+folders of shards: lhotse Shar and Hugging Face datasets (see :mod:`slam_core.runtime.data.folders`).
 
-:func:`read_manifest` picks the reader from the file's content. Both give :class:`Entry`
-records whose ``fields`` are the sample dict handed to the task head, with ``source``
+:func:`read_manifest` picks the reader from the file's content, or a folder's layout. Each gives
+:class:`Entry` records whose ``fields`` are the sample dict handed to the task head, with ``source``
 resolved against the manifest's directory.
 """
 
@@ -13,12 +14,23 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from slam_core.runtime.data.errors import ManifestError
 
 #: ``type`` values of lhotse cut records.
 LHOTSE_CUT_TYPES = frozenset({"MonoCut", "MultiCut", "MixedCut", "PaddingCut", "Cut"})
+
+
+class StoredAudio(Protocol):
+    """Where an encoded audio file is held inside a larger file (a shard's member, a dataset's cell).
+
+    Small and picklable: DataLoader workers receive it with the entry and read the bytes themselves.
+    """
+
+    def read(self) -> bytes:
+        """The encoded audio file (wav, flac, ...)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +44,19 @@ class Entry:
     offset: float = 0.0  # segment start in seconds
     duration: float | None = None  # segment length in seconds; None: to the end of the file
     channels: tuple[int, ...] | None = None  # channels to mix down; None: all
+    stored: StoredAudio | None = None  # the audio is inside ``path`` (a shard), not ``path`` itself
 
 
 def read_manifest(path: str | Path) -> list[Entry]:
-    """Read a SLAM-LLM jsonl or a lhotse cut manifest (``.jsonl`` or ``.jsonl.gz``), chosen by content."""
+    """Read a SLAM-LLM jsonl or a lhotse cut manifest (``.jsonl`` or ``.jsonl.gz``), chosen by content, or
+    a folder of shards (lhotse Shar, a Hugging Face dataset), chosen by its layout."""
     path = Path(path).absolute()
+    if path.is_dir():
+        from slam_core.runtime.data.folders import read_folder
+
+        entries = read_folder(path)
+        check_unique_keys(entries)
+        return entries
     with contextlib.closing(iter_json_lines(path)) as records:
         first = next(records, None)
     if first is not None and is_lhotse_cut(first[1]):

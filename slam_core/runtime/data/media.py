@@ -4,13 +4,16 @@
 - ``video``: the entry's ``source`` -> :class:`~slam_core.video.RawVideo` (``fps`` field for ``.npy`` arrays).
 - ``audio-visual``: the video in ``source`` and the audio in the entry's ``audio`` field ->
   :class:`~slam_core.video.RawAudioVisual`.
+
+An entry whose audio is ``stored`` inside a shard (lhotse Shar, a Hugging Face dataset) is audio only.
+Its duration is the one its shard records, when it records one, so that indexing reads no audio.
 """
 
 from __future__ import annotations
 
 from slam_core.audio import RawAudio
 from slam_core.components import Modality
-from slam_core.runtime.data.audiofile import audio_seconds, read_audio
+from slam_core.runtime.data.audiofile import audio_seconds, read_audio, read_stored_audio, stored_audio_seconds
 from slam_core.runtime.data.errors import AudioFileError
 from slam_core.runtime.data.manifest import Entry
 from slam_core.runtime.data.videofile import read_video, video_seconds
@@ -21,6 +24,9 @@ __all__ = ["combined_modality", "for_modality", "media_seconds", "read_raw"]
 
 def read_raw(entry: Entry, modality: Modality) -> RawAudio | RawVideo | RawAudioVisual:
     """The raw input of ``entry`` for an encoder of ``modality``."""
+    if entry.stored is not None:
+        _audio_only(entry, modality)
+        return read_stored_audio(entry.stored.read(), entry.path, entry.offset, entry.duration, entry.channels)
     if modality == "audio":
         return read_audio(entry.path, entry.offset, entry.duration, entry.channels)
     video = read_video(_video_path(entry), _fps(entry))
@@ -32,12 +38,25 @@ def read_raw(entry: Entry, modality: Modality) -> RawAudio | RawVideo | RawAudio
 
 def media_seconds(entry: Entry, modality: Modality) -> float:
     """The duration of ``entry`` in seconds, from file headers only (the video's, when there is video)."""
+    if entry.stored is not None:
+        _audio_only(entry, modality)
+        if entry.duration is not None and entry.duration > 0:
+            return entry.duration
+        return stored_audio_seconds(entry.stored.read(), entry.path, entry.offset, None, entry.channels)
     if modality == "audio":
         return audio_seconds(entry.path, entry.offset, entry.duration, entry.channels)
     seconds = video_seconds(_video_path(entry), _fps(entry))
     if modality == "audio-visual":
         audio_seconds(_audio_path(entry))  # probe it, so that a missing audio file is found up front
     return seconds
+
+
+def _audio_only(entry: Entry, modality: Modality) -> None:
+    if modality != "audio":
+        raise AudioFileError(
+            f"{entry.path}: the sample's audio is stored in a shard; a {modality} encoder needs video files, "
+            "so give it a SLAM-LLM jsonl manifest"
+        )
 
 
 def _video_path(entry: Entry) -> str:
