@@ -5,7 +5,7 @@ list of global batches; rank ``r`` of ``w`` gets samples ``r::w`` of each, so th
 ``w``-rank run sees exactly the global batches of a one-process run. Run
 ``python -m support.synthetic SPEC.json RUN_DIR`` with ``tests/`` on ``PYTHONPATH`` (see
 ``support.subprocess_env``; under ``torchrun`` for the multi-process engines) to train any audio
-pipeline on random audio.
+pipeline on random audio (``--spec-data``: on the data its spec names, through the data pipeline).
 """
 
 from __future__ import annotations
@@ -247,20 +247,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--hang-in", choices=sorted(HANG_WINDOWS), help="print 'hanging' and sleep inside this window of a save"
     )
     parser.add_argument("--hang-at-step", type=int, default=0, help="the step whose save hangs (--hang-in)")
+    parser.add_argument(
+        "--spec-data", action="store_true", help="train on the spec's data section (the data pipeline), not synthetic"
+    )
     args = parser.parse_args(argv)
     if args.hang_in:
         HANG_WINDOWS[args.hang_in](args.hang_at_step)
 
-    result = train_synthetic(
-        json.loads(args.spec.read_text()),
-        args.run_dir,
-        batches=args.batches,
-        batch_size=args.batch_size,
-        valid_batches=args.valid_batches,
-        seed=args.seed,
-        scorer=exact_match if args.score else None,
-        on_step=(lambda info: time.sleep(args.step_delay)) if args.step_delay else None,
-    )
+    spec = json.loads(args.spec.read_text())
+    options: dict[str, Any] = {
+        "scorer": exact_match if args.score else None,
+        "on_step": (lambda info: time.sleep(args.step_delay)) if args.step_delay else None,
+    }
+    if args.spec_data:
+        from slam_core.runtime.train import train
+        from slam_core.spec import validate_spec
+
+        result = train(validate_spec(spec), run_dir=args.run_dir, **options)
+    else:
+        result = train_synthetic(
+            spec,
+            args.run_dir,
+            batches=args.batches,
+            batch_size=args.batch_size,
+            valid_batches=args.valid_batches,
+            seed=args.seed,
+            **options,
+        )
     if int(os.environ.get("RANK", "0")) == 0:
         data = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(result).items() if k != "model"}
         (args.run_dir / "result.json").write_text(json.dumps(data, indent=1))
