@@ -91,7 +91,9 @@ def test_indexing_reads_no_audio_a_damaged_member_is_found_when_its_sample_loads
     with open(tar, "r+b") as stream:  # overwrite the audio bytes of u1, keep the tar intact
         stream.seek(member.offset_data)
         stream.write(b"\0" * member.size)
-    batches = manifest_batches(tmp_path / "shar", preprocessor(), DataSpec(batch_size=1, num_workers=0), shuffle=False, seed=0)
+    batches = manifest_batches(
+        tmp_path / "shar", preprocessor(), DataSpec(batch_size=1, num_workers=0), shuffle=False, seed=0
+    )
     assert batches.planner.durations == [0.2, 0.3]  # from the cuts, not the damaged audio
     run = iter(batches)
     assert next(run).keys == ["u0"]
@@ -165,7 +167,9 @@ def test_an_empty_or_unknown_folder_says_what_a_folder_source_is(tmp_path):
 
 def test_a_shar_folder_without_audio_shards_or_with_a_shard_missing_is_refused(copy):
     (copy / "recording.000001.tar").unlink()
-    with pytest.raises(ManifestError, match=r"not a complete Shar folder: Expected 3 shards available for field 'recording'"):
+    with pytest.raises(
+        ManifestError, match=r"not a complete Shar folder: Expected 3 shards available for field 'recording'"
+    ):
         read_manifest(copy)
     for tar in copy.glob("recording.*"):
         tar.unlink()
@@ -189,7 +193,9 @@ def test_a_cut_without_its_audio_member_names_the_cut_and_the_shard(copy):
     lines = gzip.decompress(cuts.read_bytes()).decode().splitlines()
     extra = json.loads(lines[0]) | {"id": "ghost"}
     cuts.write_bytes(gzip.compress(("\n".join([*lines, json.dumps(extra)]) + "\n").encode()))
-    with pytest.raises(ManifestError, match=rf"{cuts}:3: cut 'ghost' has no audio member in {copy / 'recording.000002.tar'}"):
+    with pytest.raises(
+        ManifestError, match=rf"{cuts}:3: cut 'ghost' has no audio member in {copy / 'recording.000002.tar'}"
+    ):
         read_manifest(copy)
 
 

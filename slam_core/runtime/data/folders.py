@@ -26,4 +26,6 @@ def read_folder(folder: Path) -> list[Entry]:
         empty = not any(folder.iterdir())
     except OSError as exc:
         raise ManifestError(f"{folder}: cannot read the folder: {exc.strerror or exc}") from None
-    raise ManifestError(f"{folder}: {'an empty folder' if empty else 'a folder of no known layout'}; expected {FOLDER_KINDS}")
+    raise ManifestError(
+        f"{folder}: {'an empty folder' if empty else 'a folder of no known layout'}; expected {FOLDER_KINDS}"
+    )

@@ -97,7 +97,9 @@ def tar_members(tar: Path) -> dict[str, list[tarfile.TarInfo]]:
     size = os.path.getsize(tar)
     truncated = [m.name for m in members if m.offset_data + m.size > size]
     if truncated:
-        raise ManifestError(f"{tar}: the shard is truncated (member {truncated[0]!r} ends past its end); {REWRITE_HINT}")
+        raise ManifestError(
+            f"{tar}: the shard is truncated (member {truncated[0]!r} ends past its end); {REWRITE_HINT}"
+        )
     by_key: dict[str, list[tarfile.TarInfo]] = {}
     for member in members:
         name = Path(member.name)
