@@ -60,6 +60,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+#: What a ``data.*_manifest`` names (see docs/architecture.md#data-flow).
+MANIFEST_HELP = "a manifest (SLAM-LLM or lhotse jsonl), or a folder: lhotse Shar, a Hugging Face dataset"
+
+
 class DataSpec(_Section):
     """Where the data comes from and how it is batched.
 
@@ -68,9 +72,9 @@ class DataSpec(_Section):
     beside ``max_batch_seconds`` means no count cap.
     """
 
-    train_manifest: InputPath | None = None
-    valid_manifest: InputPath | None = None
-    test_manifest: InputPath | None = None
+    train_manifest: InputPath | None = Field(None, description=MANIFEST_HELP)
+    valid_manifest: InputPath | None = Field(None, description=MANIFEST_HELP)
+    test_manifest: InputPath | None = Field(None, description=MANIFEST_HELP)
     batch_size: Integer | None = Field(4, gt=0, description="samples per batch (a cap beside max_batch_seconds)")
     max_batch_seconds: float | None = Field(
         None, gt=0, description="padded audio seconds per batch: batch size × longest sample"
