@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from slam_core.features import pad
 from slam_core.model import SlamModel, TextInputs, build_model
 from slam_core.runtime.data.batch import Batch
-from slam_core.runtime.train.distributed import Context
-from slam_core.runtime.train.engines import Engine, create_engine
+from slam_core.runtime.train.probe import fixed_batch, train_engine
+from slam_core.runtime.train.probe import train_step as _train_step
 from slam_core.spec import PipelineSpec, validate_spec
 
 
@@ -42,22 +41,6 @@ def build(spec: dict[str, Any], device: torch.device | str = "cpu") -> tuple[Pip
     return validated, model
 
 
-def fixed_batch(model: SlamModel, batch: int, seconds: float, target_tokens: int, seed: int = 0):
-    """``(Batch, TextInputs)``: ``batch`` noise clips of ``seconds`` and targets of exactly ``target_tokens`` tokens."""
-    rng = np.random.default_rng(seed)
-    rate = model.encoder.sample_rate
-    preprocess = model.preprocessor()
-    clips = [(0.1 * rng.standard_normal(int(rate * seconds))).astype(np.float32) for _ in range(batch)]
-    features, lengths = pad([torch.as_tensor(preprocess(torch.from_numpy(clip))) for clip in clips])
-    samples = [{"key": f"clip{index}"} for index in range(batch)]
-    prompt = model.text_inputs(samples, with_targets=False)
-    vocab = model.llm.model.get_input_embeddings().num_embeddings
-    low, high = 3, min(vocab, len(model.llm.tokenizer))  # past the special tokens, inside the tokenizer
-    targets = [[*rng.integers(low, high, size=target_tokens - 1).tolist(), model.llm.eos_token_id] for _ in clips]
-    text = TextInputs(prompt.prefix_ids, prompt.suffix_ids, targets)
-    return Batch([s["key"] for s in samples], features, lengths, samples), text
-
-
 def llm_positions(model: SlamModel, batch: Batch, text: TextInputs) -> int:
     """LLM input positions of the batch (modality + prompt + target, summed over samples)."""
     modality = model.modality_lengths(batch.feature_lengths).tolist()
@@ -65,21 +48,12 @@ def llm_positions(model: SlamModel, batch: Batch, text: TextInputs) -> int:
     return sum(m + len(p) + len(s) + len(t) for m, (p, s, t) in zip(modality, texts, strict=True))
 
 
-def train_engine(model: SlamModel, spec: PipelineSpec, context: Context, steps: int) -> Engine:
-    """The framework's engine for ``spec.train.engine``, prepared for ``steps`` optimizer steps."""
-    engine = create_engine(model, spec, context)
-    engine.prepare(total_steps=max(steps, 1))
-    engine.train(True)
-    return engine
-
-
-def train_step(engine: Engine, batch: Batch, text: TextInputs) -> float:
+def train_step(engine, batch: Batch, text: TextInputs) -> float:
     """One optimizer step on one micro-batch, as the trainer runs it; returns the loss."""
-    with engine.micro_step(sync=True):
-        out = engine.forward(batch, text)
-        engine.backward(out.loss)
-    engine.step()
-    return float(out.loss.detach())
+    return float(_train_step(engine, batch, text))
+
+
+__all__ = ["fixed_batch", "train_engine", "train_step"]
 
 
 def timed(run: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> Timed:

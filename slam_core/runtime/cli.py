@@ -215,12 +215,33 @@ def cmd_convert_slam_llm(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from slam_core.runtime.inspect import inspect_spec, render_report
+    from slam_core.runtime.inspect import estimate_step, inspect_spec, render_report, render_step
     from slam_core.spec import load_spec
 
+    shape = _step_shape(args)
     spec = load_spec(args.file)
     print(render_report(inspect_spec(spec, dtype=args.dtype)))
+    if shape is not None:
+        print(render_step(estimate_step(spec, *shape)))
     return 0
+
+
+#: ``slam inspect``'s flags of one training step's shape, and their attributes.
+STEP_FLAGS = {"--batch": "batch", "--seconds": "seconds", "--text-tokens": "text_tokens"}
+
+
+def _step_shape(args: argparse.Namespace) -> tuple[int, float, int] | None:
+    """``(batch, seconds, text_tokens)`` from ``slam inspect``'s flags; None when none is given."""
+    values = {flag: getattr(args, name) for flag, name in STEP_FLAGS.items()}
+    given = [flag for flag, value in values.items() if value is not None]
+    if not given:
+        return None
+    if missing := [flag for flag in STEP_FLAGS if flag not in given]:
+        raise SlamError(f"slam inspect: {' '.join(given)} needs {' and '.join(missing)} too (the step's shape)")
+    for flag, value in values.items():
+        if not value > 0:
+            raise SlamError(f"slam inspect: {flag} must be positive, got {value:g}")
+    return values["--batch"], values["--seconds"], values["--text-tokens"]
 
 
 def cmd_data_shard(args: argparse.Namespace) -> int:
@@ -299,6 +320,9 @@ def _add_builtin_commands(commands) -> None:
     inspect = commands.add_parser("inspect", help="parameter counts and training memory, without loading weights")
     inspect.add_argument("file")
     inspect.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="override the spec's train.dtype")
+    inspect.add_argument("--batch", type=int, help="clips per step: estimate the memory of one training step too")
+    inspect.add_argument("--seconds", type=float, help="seconds per clip in that step")
+    inspect.add_argument("--text-tokens", type=int, help="target tokens per clip in that step")
     inspect.set_defaults(run=cmd_inspect)
 
     overrides = argparse.ArgumentParser(add_help=False)

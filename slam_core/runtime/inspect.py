@@ -10,6 +10,7 @@ from slam_core.spec import PipelineSpec
 
 if TYPE_CHECKING:
     from slam_core.model import SlamModel
+    from slam_core.runtime.memory import StepMemory
 
 BYTES_PER_PARAM = {"fp32": 4, "bf16": 2, "fp16": 2}
 # A trainable parameter keeps an fp32 master copy, an fp32 gradient and AdamW's two fp32 moments.
@@ -53,6 +54,55 @@ def inspect_spec(spec: PipelineSpec, dtype: str | None = None) -> InspectReport:
         [ComponentCount(name, _component_type(spec, name), *numbers) for name, numbers in counts.items()],
         dtype or spec.train.dtype,
     )
+
+
+@dataclass(frozen=True)
+class StepEstimate:
+    """One training step's memory at ``batch`` clips of ``seconds`` and ``text_tokens`` target tokens,
+    measured by running it on fake tensors, without and with activation checkpointing."""
+
+    batch: int
+    seconds: float
+    text_tokens: int
+    plain: StepMemory
+    #: With every component that has a ``gradient_checkpointing`` option turned on; None: none has one.
+    checkpointed: StepMemory | None
+    checkpointing: tuple[str, ...]
+
+
+#: Component configs with this field can recompute their layers' activations in the backward pass.
+CHECKPOINTING_FIELD = "gradient_checkpointing"
+
+
+def estimate_step(spec: PipelineSpec, batch: int, seconds: float, text_tokens: int) -> StepEstimate:
+    """Run one training step of the spec's model on fake tensors (no weight is allocated) and measure
+    its memory: weights, gradients, optimizer state, activations and backward's working memory."""
+    from slam_core.runtime.memory import measure_step
+    from slam_core.runtime.train.probe import fixed_batch
+
+    def measure(with_checkpointing: bool) -> StepMemory:
+        variant = _with_checkpointing(spec, with_checkpointing)
+        model = build_on_meta(variant)
+        inputs, text = fixed_batch(model, batch, seconds, text_tokens)
+        return measure_step(model, variant, inputs, text)
+
+    switchable = tuple(name for name in ("encoder", "llm") if _can_checkpoint(spec, name))
+    return StepEstimate(batch, seconds, text_tokens, measure(False), measure(True) if switchable else None, switchable)
+
+
+def _can_checkpoint(spec: PipelineSpec, section: str) -> bool:
+    config = getattr(spec, section, None)
+    return config is not None and CHECKPOINTING_FIELD in type(config).model_fields
+
+
+def _with_checkpointing(spec: PipelineSpec, enabled: bool) -> PipelineSpec:
+    """``spec`` with ``gradient_checkpointing`` set to ``enabled`` in every component that has it."""
+    update = {
+        section: getattr(spec, section).model_copy(update={CHECKPOINTING_FIELD: enabled})
+        for section in ("encoder", "llm")
+        if _can_checkpoint(spec, section)
+    }
+    return spec.model_copy(update=update)
 
 
 def build_on_meta(spec: PipelineSpec) -> SlamModel:
@@ -112,3 +162,43 @@ def render_report(report: InspectReport) -> str:
         f"for trainable): {gib:,.2f} GiB + activations"
     )
     return "\n".join(lines)
+
+
+def render_step(estimate: StepEstimate) -> str:
+    """The activation table ``slam inspect --batch --seconds --text-tokens`` prints below the counts."""
+    plain, checkpointed = estimate.plain, estimate.checkpointed
+    names = sorted({*plain.saved, *plain.at_peak}, key=_row_order)
+    header = f"{'component':<10} {'kept for backward':>18} {'at step peak':>14}"
+    if checkpointed:
+        header += f" {'kept, checkpointed':>19} {'peak, checkpointed':>19}"
+    lines = [
+        f"one training step at batch {estimate.batch} x {estimate.seconds:g} s, {estimate.text_tokens} target tokens "
+        "(run on fake tensors; MiB):",
+        header,
+    ]
+    for name in names:
+        line = f"{name:<10} {_mib(plain.saved.get(name, 0)):>18} {_mib(plain.at_peak.get(name, 0)):>14}"
+        if checkpointed:
+            line += f" {_mib(checkpointed.saved.get(name, 0)):>19} {_mib(checkpointed.at_peak.get(name, 0)):>19}"
+        lines.append(line)
+    lines.append(f"estimated training peak (weights, gradients, optimizer state, activations): {_gib(plain.peak)} GiB")
+    if checkpointed:
+        lines.append(
+            f"  with gradient_checkpointing in {', '.join(estimate.checkpointing)}: {_gib(checkpointed.peak)} GiB"
+        )
+    else:
+        lines.append("  (no component of this spec has a gradient_checkpointing option)")
+    return "\n".join(lines)
+
+
+def _row_order(name: str) -> int:
+    order = ["encoder", "projector", "llm"]
+    return order.index(name) if name in order else len(order)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f}"
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.2f}"
