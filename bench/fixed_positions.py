@@ -1,15 +1,19 @@
 """Train step, greedy and beam decoding, peak RSS at fixed positions: the pipeline to set beside SLAM-LLM's.
 
 Run: HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 .venv/bin/python bench/fixed_positions.py [--pad-30s] [--tiny]
+     ... bench/fixed_positions.py --profile "train step" [--pad-30s]   (torch.profiler: the top operators)
 
 The pipeline is the one measured against SLAM-LLM (CPU, fp32): a random Whisper-shaped
 encoder (384 wide, 4 layers, frozen), the linear projector (k=5, 10 positions per second), a
 SmolLM2-135M-shaped Llama built from its config (576 x 30 layers, 9 heads, 3 KV heads,
 vocabulary 49152, frozen) with LoRA r=8 on q/v, batch 4 x 4.0 s clips (40 audio positions
 each; ``--pad-30s`` pads every clip to 30 s = 300 positions, as SLAM-LLM's Whisper input does)
-and targets of exactly 20 tokens. Decoding generates exactly 30 tokens (EOS held back).
+and targets of exactly 20 tokens. Decoding generates exactly 30 tokens (EOS held back). The train
+step is measured twice: as is, and with activation checkpointing of every LLM decoder layer.
 Each measurement runs in a process of its own, so its peak RSS is its own. ``--tiny``
 shrinks the shapes and repetitions to prove the script works (no meaningful timing).
+``--profile MEASURE`` runs one measure under torch.profiler instead (after the warm-up) and prints
+its operators by self CPU time.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ TINY = {
     "encoder": {"hidden_size": 64, "num_layers": 1, "num_heads": 2, "intermediate_size": 128},
     "llm": {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 128},
 }
-MEASURES = ("train step", "greedy 30 tokens", "beam 4, 30 tokens")
+#: "checkpointed": the same train step, each LLM decoder layer recomputed in the backward pass.
+CHECKPOINTED = "train step, checkpointed"
+MEASURES = ("train step", CHECKPOINTED, "greedy 30 tokens", "beam 4, 30 tokens")
 
 
 def spec_for(tiny: bool, pad_30s: bool) -> dict:
@@ -64,8 +70,11 @@ def spec_for(tiny: bool, pad_30s: bool) -> dict:
     return spec
 
 
-def measure(name: str, spec: dict, warmup: int, repeats: int) -> dict:
-    """Build the pipeline and time ``name`` in this process; report seconds, positions and peak RSS."""
+def measure(name: str, spec: dict, warmup: int, repeats: int, profile_rows: int = 0) -> dict:
+    """Build the pipeline and time ``name`` in this process; report seconds, positions and peak RSS.
+
+    With ``profile_rows``, the timed repetitions run under torch.profiler and its table of the top
+    ``profile_rows`` operators (by self CPU time) is printed."""
     import steps
     import torch
 
@@ -75,20 +84,30 @@ def measure(name: str, spec: dict, warmup: int, repeats: int) -> dict:
     validated, model = steps.build(spec)
     batch, text = steps.fixed_batch(model, BATCH, SECONDS, TARGET_TOKENS)
     device = torch.device("cpu")
-    if name == "train step":
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) if profile_rows else None
+
+    def timed(run):
+        if profiler is None:
+            return steps.timed(run, device, warmup, repeats)
+        steps.timed(run, device, warmup, 0)
+        with profiler:
+            return steps.timed(run, device, 0, repeats)
+
+    if name.startswith("train step"):
+        steps.set_checkpointing(model, name == CHECKPOINTED)
         engine = steps.train_engine(model, validated, setup("single"), warmup + repeats)
-        result = steps.timed(lambda: steps.train_step(engine, batch, text), device, warmup, repeats)
+        result = timed(lambda: steps.train_step(engine, batch, text))
         positions = steps.llm_positions(model, batch, text)
     else:
         model.eval()
         beams = 4 if name.startswith("beam") else 1
         generated: list = []
-        result = steps.timed(
-            lambda: generated.append(steps.decode_fixed(model, batch, NEW_TOKENS, beams)), device, warmup, repeats
-        )
+        result = timed(lambda: generated.append(steps.decode_fixed(model, batch, NEW_TOKENS, beams)))
         if any(len(row) != NEW_TOKENS for row in generated[-1]):
             raise RuntimeError(f"{name}: generated {[len(r) for r in generated[-1]]} tokens, not {NEW_TOKENS} each")
         positions = None
+    if profiler is not None:
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=profile_rows))
     audio = int(model.modality_lengths(batch.feature_lengths)[0])
     return {
         "seconds": result.seconds,
@@ -104,10 +123,16 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny shapes, one repetition: proves the script runs")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--profile", metavar="MEASURE", choices=MEASURES, help="profile one measure: top operators")
+    parser.add_argument("--rows", type=int, default=15, help="operators --profile prints (default 15)")
     parser.add_argument("--worker", metavar="MEASURE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     spec = spec_for(args.tiny, args.pad_30s)
     warmup, repeats = (0, 1) if args.tiny else (args.warmup, args.repeats)
+    if args.profile:
+        result = measure(args.profile, spec, warmup, repeats, profile_rows=args.rows)
+        print(f"{args.profile}: {result['seconds'] * 1000:.0f} ms a repetition under the profiler ({repeats} profiled)")
+        return
     if args.worker:
         print(json.dumps(measure(args.worker, spec, warmup, repeats)))
         return

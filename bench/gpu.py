@@ -73,19 +73,6 @@ def spec_for(args: argparse.Namespace, engine: str) -> dict:
     return spec
 
 
-def set_checkpointing(model, enabled: bool) -> None:
-    """Turn the LLM's activation checkpointing on (every decoder layer) or off."""
-    from slam_plugin_vicuna.llm import enable_checkpointing
-
-    base = model.llm.model.get_base_model() if hasattr(model.llm.model, "get_base_model") else model.llm.model
-    if enabled:
-        enable_checkpointing(base)
-    elif hasattr(base, "activation_checkpointing_disable"):  # transformers >= 5.x's name
-        base.activation_checkpointing_disable()
-    else:
-        base.gradient_checkpointing_disable()
-
-
 def step_flops(engine, batch, text) -> float:
     """FLOPs of one training step (forward, backward, optimizer), as executed."""
     import steps
@@ -119,7 +106,7 @@ def train_rows(args: argparse.Namespace, engine_name: str) -> list[dict]:
     )
     rows = []
     for checkpointing in (False, True):
-        set_checkpointing(model, checkpointing)
+        steps.set_checkpointing(model, checkpointing)
         with steps.fresh_peak(device):
             flops = step_flops(engine, batch, text)
             run = steps.timed(lambda: steps.train_step(engine, batch, text), device, args.warmup, args.repeats)

@@ -48,6 +48,19 @@ def llm_positions(model: SlamModel, batch: Batch, text: TextInputs) -> int:
     return sum(m + len(p) + len(s) + len(t) for m, (p, s, t) in zip(modality, texts, strict=True))
 
 
+def set_checkpointing(model, enabled: bool) -> None:
+    """Turn the LLM's activation checkpointing on (every decoder layer) or off."""
+    from slam_plugin_vicuna.llm import enable_checkpointing
+
+    base = model.llm.model.get_base_model() if hasattr(model.llm.model, "get_base_model") else model.llm.model
+    if enabled:
+        enable_checkpointing(base)
+    elif hasattr(base, "activation_checkpointing_disable"):  # transformers >= 5.x's name
+        base.activation_checkpointing_disable()
+    else:
+        base.gradient_checkpointing_disable()
+
+
 def train_step(engine, batch: Batch, text: TextInputs) -> float:
     """One optimizer step on one micro-batch, as the trainer runs it; returns the loss."""
     return float(_train_step(engine, batch, text))

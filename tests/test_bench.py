@@ -82,5 +82,17 @@ def test_fixed_positions_tiny_run_prints_every_measure_at_300_positions():
     output = run("fixed_positions.py", "--tiny", "--pad-30s")
     assert "(300 audio positions each, padded to 30 s)" in output
     table = rows(output)
-    assert list(table) == ["train step", "greedy 30 tokens", "beam 4, 30 tokens"]
+    assert list(table) == ["train step", "train step, checkpointed", "greedy 30 tokens", "beam 4, 30 tokens"]
     assert all(float(cells[0]) > 0 and float(cells[-1]) > 0 for cells in table.values())
+
+
+@pytest.mark.slow
+def test_fixed_positions_profile_prints_the_top_operators_of_the_train_step():
+    output = run("fixed_positions.py", "--tiny", "--profile", "train step", "--rows", "5")
+    header = next(line for line in output.splitlines() if line.lstrip().startswith("Name"))
+    assert "Self CPU" in header
+    lines = output.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("---")]
+    operators = [line.split()[0] for line in lines[rules[1] + 1 : rules[2]]]
+    assert len(operators) == 5 and any(op in operators for op in ("aten::mm", "aten::addmm", "aten::bmm"))
+    assert re.search(r"^train step: \d+ ms a repetition under the profiler \(1 profiled\)$", output, re.M)
