@@ -24,6 +24,9 @@ from slam_core.runtime.train.probe import fixed_batch, train_engine
 from slam_core.runtime.train.probe import train_step as _train_step
 from slam_core.spec import PipelineSpec, validate_spec
 
+#: fixed_batch and train_engine are the runtime's own (slam_core.runtime.train.probe), re-exported.
+__all__ = ["build", "fixed_batch", "set_checkpointing", "train_engine", "train_step"]
+
 
 @dataclass
 class Timed:
@@ -64,9 +67,6 @@ def set_checkpointing(model, enabled: bool) -> None:
 def train_step(engine, batch: Batch, text: TextInputs) -> float:
     """One optimizer step on one micro-batch, as the trainer runs it; returns the loss."""
     return float(_train_step(engine, batch, text))
-
-
-__all__ = ["fixed_batch", "train_engine", "train_step"]
 
 
 def timed(run: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> Timed:
