@@ -3,9 +3,10 @@ estimate is checked against.
 
 ``python -m tests.support.step_memory SPEC_JSON BATCH SECONDS TEXT_TOKENS`` prints
 ``{"baseline": bytes, "built_peak": bytes, "peak": bytes, "weights": bytes}``: the process's RSS once the
-model, the batch and the engine are built (every import done, every weight allocated), its peak RSS by
-then (building can peak above what it keeps), its peak RSS after one optimizer step, and the bytes of
-the model's parameters and buffers. ``peak - baseline`` is the step's memory when ``peak > built_peak``.
+model, the batch and the engine are built (every import done, every weight allocated), its peak RSS
+right after that peak was reset (Linux's ``/proc/self/clear_refs``, so what building touched and freed
+does not count), its peak RSS after one optimizer step, and the bytes of the model's parameters and
+buffers. ``peak - baseline`` is the step's memory when ``peak > built_peak``.
 
 The process runs with glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KiB: every large block is then
 mapped on its own and unmapped when freed, so the peak RSS follows the peak of live tensor bytes. With
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +37,13 @@ def measured_step(spec: dict[str, Any], batch: int, seconds: float, text_tokens:
 
 
 def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    """The process's resident high-water mark (``VmHWM``), which :func:`_reset_peak_rss` lowers to now."""
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024  # kB
+
+
+def _reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # "5": reset the peak RSS to the current RSS
 
 
 def _rss() -> int:
@@ -58,6 +64,7 @@ def main(spec_json: str, batch: str, seconds: str, text_tokens: str) -> None:
     inputs, text = fixed_batch(model, int(batch), float(seconds), int(text_tokens))
     engine = train_engine(model, spec, Context(0, 0, 1, torch.device("cpu"), owns_group=False), 1)
     weights = sum(t.untyped_storage().nbytes() for t in {*model.parameters(), *model.buffers()})
+    _reset_peak_rss()
     baseline, built_peak = _rss(), _peak_rss()
     train_step(engine, inputs, text)
     print(json.dumps({"baseline": baseline, "built_peak": built_peak, "peak": _peak_rss(), "weights": weights}))
