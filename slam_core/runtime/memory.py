@@ -98,25 +98,28 @@ def measure_step(model, spec, batch, text) -> StepMemory:
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from slam_core.runtime.train.distributed import Context
-    from slam_core.runtime.train.probe import train_engine
+    from slam_core.runtime.train.probe import train_engine, train_step
 
     components = tuple(name for name in ("encoder", "projector", "llm") if getattr(model, name, None) is not None)
+    saved: dict[str, int] = {}
     with FakeTensorMode(allow_non_fake_inputs=True):
         _fake_weights(model)
         # Module.to swaps each parameter, which a fake one refuses; they are on the CPU already
         model.to = lambda *args, **kwargs: model
-        engine = train_engine(model, spec, Context(0, 0, 1, torch.device("cpu"), owns_group=False), 1)
-        del model.to
+        try:
+            engine = train_engine(model, spec, Context(0, 0, 1, torch.device("cpu"), owns_group=False), 1)
+        finally:
+            del model.to
         tracker = LiveMemory(components)
         for tensor in [*model.parameters(), *model.buffers()]:
             tracker.track(tensor, "weights")
         before = tracker.current
+
+        def keep_saved() -> None:
+            saved.update((name, size) for name, size in tracker.by_component.items() if name != "weights")
+
         with tracker:
-            with engine.micro_step(sync=True):
-                out = engine.forward(batch, text)
-                saved = {name: size for name, size in tracker.by_component.items() if name != "weights"}
-                engine.backward(out.loss)
-            engine.step()
+            train_step(engine, batch, text, after_forward=keep_saved)
     at_peak = {name: size for name, size in tracker.at_peak.items() if name != "weights"}
     return StepMemory(before, tracker.peak, at_peak, saved)
 

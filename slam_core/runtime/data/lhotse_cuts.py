@@ -32,14 +32,15 @@ def iter_cuts(path: Path) -> Iterator[tuple[str, Any]]:
         yield origin, cut
 
 
-def lhotse_import(path: Path) -> Any:
-    """The ``lhotse`` module, or a :class:`ManifestError` naming ``path`` when it is not installed."""
+def lhotse_import(path: Path, need: str = "reading this lhotse data") -> Any:
+    """The ``lhotse`` module, or a :class:`ManifestError` naming ``path`` and the step that ``need`` s it
+    when lhotse is not installed."""
     try:
         import lhotse
         import lhotse.serialization
         import lhotse.shar
     except ImportError:  # pragma: no cover - lhotse is installed in the test environment
-        raise ManifestError(f"{path}: lhotse data; reading it needs lhotse (pip install 'slam-core[lhotse]')") from None
+        raise ManifestError(f"{path}: {need} needs lhotse (pip install 'slam-core[lhotse]')") from None
     return lhotse
 
 

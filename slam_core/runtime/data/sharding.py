@@ -2,17 +2,16 @@
 
 Each sample becomes a cut of its audio segment: ``key`` its id, ``target`` its supervision's text, its
 other fields (language, speaker, task fields) its ``custom`` fields, so that reading the folder back
-gives the manifest's samples. The folder is written under a temporary name beside ``out`` and
+gives the manifest's samples. The folder is written under a staging name beside ``out`` and
 renamed when complete: a crash leaves no half-written corpus that would read as a whole one.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from slam_core.runtime.checkpoints.io import write_dir_atomically
 from slam_core.runtime.data.audiofile import audio_seconds
 from slam_core.runtime.data.errors import DataError, ManifestError
 from slam_core.runtime.data.lhotse_cuts import lhotse_import
@@ -36,17 +35,15 @@ def write_shar(manifest: str | Path, out: str | Path, *, shard_size: int = 1000,
     entries = read_manifest(manifest)
     if not entries:
         raise ManifestError(f"{Path(manifest).absolute()}: the manifest holds no samples")
-    lhotse = lhotse_import(Path(manifest))
+    lhotse = lhotse_import(Path(manifest), need="writing it as Shar")
     cuts = lhotse.CutSet.from_cuts(entry_cut(entry, lhotse) for entry in entries)
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        written = cuts.to_shar(temporary, fields={"recording": audio_format}, shard_size=shard_size)
-        if out.exists():
-            out.rmdir()
-        temporary.rename(out)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+    written: dict[str, list[str]] = {}
+
+    def write(staging: Path) -> None:
+        written.update(cuts.to_shar(staging, fields={"recording": audio_format}, shard_size=shard_size))
+
+    write_dir_atomically(out, write, "the Shar shards")
     return len(written["cuts"])
 
 

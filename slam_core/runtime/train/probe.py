@@ -5,6 +5,8 @@ Shared by ``slam inspect``'s memory estimate (on fake tensors) and the step benc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -40,10 +42,15 @@ def train_engine(model: SlamModel, spec: PipelineSpec, context: Context, steps: 
     return engine
 
 
-def train_step(engine: Engine, batch: Batch, text: TextInputs) -> torch.Tensor:
-    """One optimizer step on one micro-batch, as the trainer runs it; returns the (detached) loss."""
+def train_step(
+    engine: Engine, batch: Batch, text: TextInputs, after_forward: Callable[[], None] | None = None
+) -> torch.Tensor:
+    """One optimizer step on one micro-batch, as the trainer runs it; returns the (detached) loss.
+    ``after_forward`` runs between the forward and the backward pass (to look at what is saved)."""
     with engine.micro_step(sync=True):
         out = engine.forward(batch, text)
+        if after_forward is not None:
+            after_forward()
         engine.backward(out.loss)
     engine.step()
     return out.loss.detach()
