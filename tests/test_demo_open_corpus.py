@@ -1,0 +1,115 @@
+"""The open-vocabulary corpus generator (recipes/demo/make_open_corpus.py) and its sentence list (make_sentences.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"demo_{name}", RECIPE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _script("make_open_corpus")
+sentences = _script("make_sentences")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return corpus.split_sentences(corpus.read_sentences(), random.Random(corpus.SEED))
+
+
+def test_the_splits_are_disjoint_sentences_of_the_everyday_vocabulary(splits):
+    assert {name: len(splits[name]) for name in corpus.SPLITS} == corpus.SPLITS
+    assert len(splits["train"]) >= corpus.MIN_TRAIN
+    every = [s for split in splits.values() for s in split]
+    assert len(every) == len(set(every))
+    listed = corpus.read_sentences()
+    spread = Counter(word for sentence in set(listed) for word in set(sentence.split()))
+    common = {word for word, _ in spread.most_common(corpus.VOCABULARY)}
+    assert all(common.issuperset(s.split()) for s in every)
+    assert all(4 <= len(s.split()) <= 15 for s in every)
+
+
+def test_each_test_sentence_holds_exactly_one_word_no_other_sentence_has(splits):
+    heard = {word for name in ("train", "valid") for sentence in splits[name] for word in sentence.split()}
+    unheard = [[word for word in sentence.split() if word not in heard] for sentence in splits["test"]]
+    assert all(len(set(words)) == 1 for words in unheard)
+    held_out = [words[0] for words in unheard]
+    assert len(set(held_out)) == len(held_out)  # one test sentence per held-out word
+    assert all(len(word) >= 4 and "'" not in word for word in held_out)
+
+
+def test_unseen_voices_speak_only_half_of_test_and_the_plan_is_deterministic(splits):
+    plan = corpus.plan(splits, random.Random(7))
+    assert plan == corpus.plan(splits, random.Random(7))
+    for utterance in plan:
+        split = utterance.key.split("-")[0]
+        variants = corpus.SEEN_VARIANTS if utterance.seen_voice else corpus.UNSEEN_VARIANTS
+        assert utterance.variant in variants and utterance.accent in corpus.ACCENTS
+        assert utterance.seen_voice == (split != "test" or int(utterance.key.split("-")[1]) % 2 == 0)
+        assert corpus.RATES[0] <= utterance.rate <= corpus.RATES[1]
+    assert not set(corpus.SEEN_VARIANTS) & set(corpus.UNSEEN_VARIANTS)
+    test = [u for u in plan if u.key.startswith("test-")]
+    assert sum(not u.seen_voice for u in test) == len(test) // 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), speech=st.floats(0.3, 3.0), silence=st.floats(0.0, 1.0))
+def test_the_recording_chain_resamples_to_16khz_and_trims_to_the_speech_with_a_margin(seed, speech, silence):
+    rate = 22050
+    time = np.arange(int(speech * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 440 * time)
+    quiet = np.zeros(int(silence * rate))
+    audio = corpus.record(np.concatenate([quiet, tone, quiet]), rate, np.random.default_rng(seed))
+    assert audio.dtype == np.float32 and np.all(np.isfinite(audio)) and np.abs(audio).max() <= 1.0
+    seconds = len(audio) / corpus.SAMPLE_RATE
+    margin = min(corpus.MARGIN_SECONDS[1], silence) + 0.01  # a margin cannot reach past the silence there is
+    assert speech - 0.02 <= seconds <= speech + 2 * margin + 0.01
+
+
+def test_a_gloss_example_becomes_plain_lowercase_words_or_nothing():
+    assert sentences.plain("The plan was kept carefully under wraps.") == "the plan was kept carefully under wraps"
+    assert sentences.plain("a well-known fact, surely") == "a well known fact surely"
+    assert sentences.plain("don't you want to go?") == "don't you want to go"
+    assert sentences.plain("a 3-day trip to Rome") is None  # digits
+    assert sentences.plain("too short") is None
+    assert sentences.plain("he said (quietly) that he would") is None  # symbols
+    assert sentences.plain(" ".join(["word"] * 16)) is None
+
+
+def test_examples_are_read_from_the_glosses_of_a_wordnet_folder(tmp_path):
+    for part in ("adj", "adv", "noun", "verb"):
+        (tmp_path / f"data.{part}").write_text(
+            "  1 This software and database is provided under a licence\n"
+            f'00001740 03 n 01 entity 0 000 | a {part}; "the first {part} example"; "a second one"\n',
+            encoding="latin-1",
+        )
+    found = list(sentences.examples(tmp_path))
+    assert found == [
+        text for part in ("adj", "adv", "noun", "verb") for text in (f"the first {part} example", "a second one")
+    ]
+    assert sentences.everyday(["the cat sat down", "the cat sat down", "a zyx sat here"], lambda w: w != "zyx") == [
+        "the cat sat down"
+    ]
+
+
+def test_the_committed_sentence_list_is_what_the_parser_keeps():
+    listed = corpus.read_sentences()
+    assert listed == sorted(set(listed)) and len(listed) > 10_000
+    assert all(sentences.plain(s) == s for s in listed)
+    assert (RECIPE / "sentences.LICENSE").read_text().count("WordNet 3.0 Copyright 2006 by Princeton University") == 1
