@@ -191,3 +191,18 @@ def test_the_demo_pipeline_runs_end_to_end_and_prints_the_wer_last(tmp_path, cap
     lines = capsys.readouterr().out.strip().splitlines()
     assert sum("ctc epoch" in line for line in lines) == demo.QUICK.ctc_epochs
     assert re.fullmatch(r"WER: \d+\.\d%", lines[-1])
+
+
+def test_the_decode_stage_scores_seen_and_unseen_voices_apart():
+    references = ["the cat sat", "a dog ran", "we go home"]
+    hypotheses = ["the cat sat", "a dig ran", "we go"]
+    samples = [{"key": "a", "seen_voice": True}, {"key": "b", "seen_voice": False}, {"key": "c", "seen_voice": True}]
+    groups = demo.group_scores(hypotheses, references, samples)
+    assert list(groups) == ["all", "seen voices", "unseen voices"]
+    assert groups["all"]["wer"] == pytest.approx(2 / 9) and groups["all"]["utterances"] == 3
+    assert groups["seen voices"]["wer"] == pytest.approx(1 / 6) and groups["seen voices"]["utterances"] == 2
+    assert groups["unseen voices"]["wer"] == pytest.approx(1 / 3)
+    # CER counts characters: one substitution in "a dog ran" (9 characters)
+    assert groups["unseen voices"]["cer"] == pytest.approx(1 / 9)
+    # a manifest without the field gives the overall figures alone
+    assert list(demo.group_scores(hypotheses, references, [{"key": k} for k in "abc"])) == ["all"]

@@ -290,7 +290,8 @@ def _decode_stage(result, llm_spec, output_dir: Path, progress: _Progress) -> tu
     decode_started = time.monotonic()
     hypotheses, references, samples = decode_manifest(result.model, llm_spec)
     decode_seconds = time.monotonic() - decode_started
-    wer = float(score(["wer"], hypotheses, references)["wer"])
+    groups = group_scores(hypotheses, references, samples)
+    wer = groups["all"]["wer"]
     with open(output_dir / "test_hypotheses.jsonl", "w", encoding="utf-8") as handle:
         for sample, hypothesis in zip(samples, hypotheses, strict=True):
             handle.write(
@@ -300,9 +301,16 @@ def _decode_stage(result, llm_spec, output_dir: Path, progress: _Progress) -> tu
         progress.say(f"  ref: {reference}\n  hyp: {hypothesis}")
     right = sum(score(["wer"], [h], [r])["wer"] == 0 for h, r in zip(hypotheses, references, strict=True))
     progress.say(f"  {right} of {len(hypotheses)} sentences exactly right ({decode_seconds:.0f} s)")
+    for name, values in groups.items():
+        progress.say(
+            f"  {name}: WER {format_percent(values['wer'])}, CER {format_percent(values['cer'])} "
+            f"({values['utterances']} utterances)"
+        )
     timings = dict(progress.timings)
     metrics = {
         "wer": wer,
+        "cer": groups["all"]["cer"],
+        "groups": groups,
         "test_utterances": len(hypotheses),
         "llm_steps": result.step,
         "llm_steps_per_second": timings.pop("llm_steps_per_second", 0.0),
@@ -312,6 +320,29 @@ def _decode_stage(result, llm_spec, output_dir: Path, progress: _Progress) -> tu
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     return wer, len(hypotheses)
+
+
+#: The test manifest's field that marks an utterance spoken by a voice heard in training, and its groups' names.
+SEEN_VOICE_FIELD = "seen_voice"
+VOICE_GROUPS = {True: "seen voices", False: "unseen voices"}
+
+
+def group_scores(hypotheses: Sequence[str], references: Sequence[str], samples: Sequence[dict]) -> dict[str, dict]:
+    """WER and CER of all utterances (``"all"``) and, where the samples carry :data:`SEEN_VOICE_FIELD`,
+    of the seen and the unseen voices apart: ``{group: {"wer", "cer", "utterances"}}``."""
+    from slam_core.runtime.metrics import score
+
+    members: dict[str, list[int]] = {"all": list(range(len(hypotheses)))}
+    for index, sample in enumerate(samples):
+        if SEEN_VOICE_FIELD in sample:
+            members.setdefault(VOICE_GROUPS[bool(sample[SEEN_VOICE_FIELD])], []).append(index)
+    groups = {}
+    for name in ("all", *VOICE_GROUPS.values()):
+        if name in members:
+            chosen = members[name]
+            values = score(["wer", "cer"], [hypotheses[i] for i in chosen], [references[i] for i in chosen])
+            groups[name] = {**{k: float(v) for k, v in values.items()}, "utterances": len(chosen)}
+    return groups
 
 
 def format_percent(value: float) -> str:
