@@ -206,3 +206,56 @@ def test_the_decode_stage_scores_seen_and_unseen_voices_apart():
     assert groups["unseen voices"]["cer"] == pytest.approx(1 / 9)
     # a manifest without the field gives the overall figures alone
     assert list(demo.group_scores(hypotheses, references, [{"key": k} for k in "abc"])) == ["all"]
+
+
+def _ctc_run(tmp_path, **settings):
+    """Two CTC epochs of the tiny encoder on 12 demo utterances: (result, weights, the audio featurised)."""
+    import torch
+
+    from slam_core.model import build_component
+    from slam_core.runtime.data import build_batches
+
+    manifest = tmp_path / "train.jsonl"
+    lines = (DATA / "train.jsonl").read_text(encoding="utf-8").splitlines()[:12]
+    manifest.write_text(
+        "".join(
+            json.dumps({**json.loads(line), "source": str(DATA / json.loads(line)["source"])}) + "\n" for line in lines
+        )
+    )
+    document, _ = demo.load_demo_spec(
+        overrides=[*_TINY_ENCODER, f"data.train_manifest={manifest}", "data.batch_size=4"]
+    )
+    spec = validate_spec(document)
+    torch.manual_seed(0)
+    encoder = build_component("encoder", spec.encoder)
+    batches = build_batches(spec, "train", encoder.preprocessor())
+    reads = []
+    featurise = batches.dataset.preprocessor
+
+    def counted(raw):
+        reads.append(raw)
+        return featurise(raw)
+
+    batches.dataset.preprocessor = counted  # the demo spec loads in-process (num_workers: 0)
+    config = ctc.CTCConfig(epochs=2, batch_size=4, **settings)
+    result = ctc.pretrain_encoder_ctc(encoder, batches, config, seed=0, log=lambda _: None)
+    return result, {k: v.clone() for k, v in encoder.state_dict().items()}, reads
+
+
+def test_the_ctc_feature_cache_reads_each_sample_once_and_trains_identically(tmp_path):
+    import torch
+
+    cached, cached_weights, cached_reads = _ctc_run(tmp_path, cache_features=True)
+    plain, plain_weights, plain_reads = _ctc_run(tmp_path, cache_features=False)
+    assert len(cached_reads) == 12 and len(plain_reads) == 24
+    assert cached["loss"] == plain["loss"]
+    assert all(torch.equal(cached_weights[k], plain_weights[k]) for k in plain_weights)
+
+
+def test_the_ctc_stage_computes_in_bf16_when_asked_and_keeps_fp32_weights(tmp_path):
+    import torch
+
+    mixed, weights, _ = _ctc_run(tmp_path, dtype="bf16")
+    plain, _, _ = _ctc_run(tmp_path, dtype="fp32")
+    assert all(value.dtype == torch.float32 for value in weights.values() if value.is_floating_point())
+    assert mixed["loss"] != plain["loss"] and abs(mixed["loss"] - plain["loss"]) < 0.05 * plain["loss"]

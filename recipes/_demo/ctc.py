@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,38 @@ class CTCConfig(BaseModel):
     time_mask_frames: int = Field(10, ge=1, description="SpecAugment: longest time mask, in feature frames")
     freq_masks: int = Field(2, ge=0, description="SpecAugment: frequency masks per utterance")
     freq_mask_bins: int = Field(10, ge=1, description="SpecAugment: widest frequency mask, in mel bins")
+    dtype: Literal["fp32", "bf16"] = Field("fp32", description="autocast dtype of the forward pass (as train.dtype)")
+    cache_features: bool = Field(
+        True, description="keep each sample's features in memory after the first epoch reads them (no re-decoding)"
+    )
+
+
+class FeatureCache:
+    """A :class:`~slam_core.runtime.data.dataset.SampleDataset` whose items are kept after their first read.
+
+    For a deterministic preprocessor (Whisper's log-mel is one) and ``num_workers: 0``: later epochs
+    then skip decoding and featurising (SpecAugment is applied to the batch, after the cache).
+    """
+
+    def __init__(self, dataset):
+        self._dataset, self._items = dataset, {}
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+    def __setattr__(self, name, value):
+        if name in ("_dataset", "_items"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._dataset, name, value)
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+    def __getitem__(self, index: int):
+        if index not in self._items:
+            self._items[index] = self._dataset[index]
+        return self._items[index]
 
 
 class CharVocabulary:
@@ -97,10 +129,15 @@ def pretrain_encoder_ctc(
 
     ``train_batches`` (and ``valid_batches``) are :class:`~slam_core.runtime.data.Batches`. Returns the
     last epoch's mean train loss and, with ``valid_batches``, the greedy CTC CER and WER there.
+    With ``config.cache_features`` the train batches' dataset becomes a :class:`FeatureCache`.
     """
     import torch
     from torch import nn
 
+    from slam_core.runtime.train.precision import autocast, autocast_dtype
+
+    if config.cache_features:  # the caller's batches keep the cache (a later pass reads no audio either)
+        train_batches.dataset = FeatureCache(train_batches.dataset)
     texts = [entry.fields["target"] for entry in train_batches.dataset.entries]
     vocabulary = CharVocabulary(texts)
     head = nn.Linear(encoder.output_dim, len(vocabulary))
@@ -108,6 +145,8 @@ def pretrain_encoder_ctc(
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     schedule = _warmup_then_linear_decay(optimizer, config.epochs * len(train_batches), config.warmup)
     generator = torch.Generator().manual_seed(seed)
+    device = next(iter(parameters)).device
+    mixed = autocast(device, autocast_dtype(config.dtype, device))
     encoder.train()
     result: dict[str, float] = {}
     started = time.monotonic()
@@ -116,7 +155,8 @@ def pretrain_encoder_ctc(
         losses = []
         for batch in train_batches:
             features = spec_augment(batch.features, batch.feature_lengths, config, generator)
-            loss = _ctc_loss(encoder, head, vocabulary, features, batch)
+            with mixed:
+                loss = _ctc_loss(encoder, head, vocabulary, features, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(parameters, config.grad_clip)

@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--format", choices=("opus", "flac"), default="opus")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="speak only the first N utterances of each split")
     args = parser.parse_args(argv)
     if shutil.which("espeak-ng") is None:
         sys.exit("espeak-ng is not installed (apt-get install espeak-ng)")
@@ -287,6 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(args.seed)
     splits = split_sentences(read_sentences(), rng)
     utterances = plan(splits, rng)
+    if args.limit is not None:
+        splits = {name: sentences[: args.limit] for name, sentences in splits.items()}
+        utterances = [u for u in utterances if int(u.key.rsplit("-", 1)[1]) < args.limit]
     audio_dir = args.out / "audio"
     if audio_dir.exists():
         shutil.rmtree(audio_dir)
