@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from slam_recipes._demo import ctc
 from slam_recipes._demo import run as demo
 
@@ -259,3 +261,47 @@ def test_the_ctc_stage_computes_in_bf16_when_asked_and_keeps_fp32_weights(tmp_pa
     plain, _, _ = _ctc_run(tmp_path, dtype="fp32")
     assert all(value.dtype == torch.float32 for value in weights.values() if value.is_floating_point())
     assert mixed["loss"] != plain["loss"] and abs(mixed["loss"] - plain["loss"]) < 0.05 * plain["loss"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+    masks=st.integers(0, 3),
+    widest=st.integers(1, 12),
+    axis=st.sampled_from(["time", "freq"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_spec_augment_zeroes_bounded_spans_inside_each_utterance_only(lengths, masks, widest, axis, seed):
+    import torch
+
+    frames, bins = max(lengths), 16
+    features = torch.rand(len(lengths), frames, bins) + 1.0  # no natural zeros
+    settings_ = {"time_masks": 0, "freq_masks": 0, f"{axis}_masks": masks}
+    settings_["time_mask_frames" if axis == "time" else "freq_mask_bins"] = widest
+    config = ctc.CTCConfig(**settings_)
+    lengths_ = torch.tensor(lengths)
+    out = ctc.spec_augment(features, lengths_, config, torch.Generator().manual_seed(seed))
+    assert torch.equal(out, ctc.spec_augment(features, lengths_, config, torch.Generator().manual_seed(seed)))
+    zero = out == 0
+    assert torch.equal(out[~zero], features[~zero])  # only zeroing
+    for row, length in enumerate(lengths):
+        assert not zero[row, length:].any()  # padding untouched
+        inside = zero[row, :length]
+        if axis == "time":  # whole frames, at most masks × widest of them
+            assert torch.equal(inside.all(1), inside.any(1))
+            assert int(inside.all(1).sum()) <= masks * widest
+        else:  # the same bins on every frame, at most masks × widest of them
+            assert torch.equal(inside.all(0), inside.any(0))
+            assert int(inside.all(0).sum()) <= masks * widest
+
+
+def test_spec_augment_masks_about_as_much_as_its_settings_say():
+    import torch
+
+    features = torch.rand(512, 200, 80) + 1.0
+    config = ctc.CTCConfig(time_masks=2, time_mask_frames=10, freq_masks=2, freq_mask_bins=10)
+    out = ctc.spec_augment(features, torch.full((512,), 200), config, torch.Generator().manual_seed(0))
+    zero = out == 0
+    frames = zero.all(2).sum(1).float().mean()  # widths 0..10: 5 frames per mask on average
+    bands = zero.all(1).sum(1).float().mean()
+    assert 8.5 < float(frames) < 10.5 and 8.5 < float(bands) < 10.5
