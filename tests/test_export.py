@@ -199,6 +199,10 @@ def composition(llm_dir, **changes):
         ),
         ({"projector": {"k": 5}}, "projector.k 5: Voxtral stacks encoder_ffn_dim / d_model = 64 / 16 frames"),
         (
+            {"encoder": {"hop_length": 320}},
+            "encoder.hop_length 320: Voxtral's feature extractor has Whisper's hop of 160",
+        ),
+        (
             {"encoder": {"type": "toy-encoder", "shape": {"num_mel_bins": 8, "hidden_size": 16}}},
             "encoder toy-encoder has no native transformers counterpart in Voxtral (a Whisper encoder)",
         ),

@@ -9,14 +9,15 @@ from slam_core.components import Encoder
 from slam_core.configs import torch_dtype
 from slam_core.errors import CheckpointError
 from slam_plugin_whisper.checkpoint import EncoderCheckpoint, read_checkpoint
-from slam_plugin_whisper.features import HOP_LENGTH, SAMPLE_RATE, WhisperLogMel
+from slam_plugin_whisper.features import SAMPLE_RATE, WhisperLogMel
 from slam_plugin_whisper.plugin import WhisperEncoderConfig
 from slam_plugin_whisper.presets import WhisperDims
 from slam_plugin_whisper.windows import conv_output_lengths, merge_windows, split_windows, time_mask
 
 
 class WhisperEncoder(Encoder):
-    """Log-mel ``[B, T, n_mels]`` (100 Hz) → hidden ``[B, ceil(T / 2), d_model]`` (50 Hz).
+    """Log-mel ``[B, T, n_mels]`` (100 Hz) → hidden ``[B, ceil(T / 2), d_model]`` (50 Hz; half those rates
+    with ``hop_length: 320``).
 
     ``model`` is a transformers ``WhisperEncoder``; this class runs its submodules (conv1,
     conv2, embed_positions, layers, layer_norm) with the padding masked: padded mel frames are
@@ -36,15 +37,21 @@ class WhisperEncoder(Encoder):
         else:
             self.model = load_hf_encoder(read_checkpoint(config.path), config.attn_implementation)
         self.model.to(torch_dtype(config.dtype))
+        self.hop_length = checked_hop_length(self.model.config, config)
         self.sample_rate = SAMPLE_RATE
         self.output_dim = int(self.model.config.d_model)
-        self.frame_rate = SAMPLE_RATE / HOP_LENGTH / 2
+        self.frame_rate = SAMPLE_RATE / self.hop_length / 2
         self.num_mel_bins = int(self.model.config.num_mel_bins)
         self.window_frames = 2 * int(self.model.config.max_source_positions)
 
     def preprocessor(self) -> WhisperLogMel:
         return WhisperLogMel(
-            self.num_mel_bins, self.window_frames, self.config.mode, self.config.long_audio, self.config.resample
+            self.num_mel_bins,
+            self.window_frames,
+            self.config.mode,
+            self.config.long_audio,
+            self.config.resample,
+            hop_length=self.hop_length,
         )
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
@@ -93,8 +100,24 @@ class WhisperEncoder(Encoder):
         if self.config.long_audio == "error" and lengths.numel() and int(lengths.max()) > window:
             raise ValueError(
                 f"whisper: {int(lengths.max())} mel frames exceed one {window}-frame window "
-                f"({window * HOP_LENGTH / SAMPLE_RATE:g} s); set long_audio: chunk or cut the audio"
+                f"({window * self.hop_length / SAMPLE_RATE:g} s); set long_audio: chunk or cut the audio"
             )
+
+
+#: The transformers config attribute (kept in config.json by ``save_pretrained``) recording the mel hop.
+HOP_ATTRIBUTE = "slam_hop_length"
+
+
+def checked_hop_length(hf_config, config: WhisperEncoderConfig) -> int:
+    """``config.hop_length``, recorded on ``hf_config`` so that a saved encoder keeps it; a checkpoint
+    recorded with another hop is refused (its features would be wrong without a word)."""
+    recorded = getattr(hf_config, HOP_ATTRIBUTE, None)
+    if recorded is not None and recorded != config.hop_length:
+        raise CheckpointError(
+            f"whisper: {config.path} was trained with hop_length {recorded}; set encoder.hop_length: {recorded}"
+        )
+    setattr(hf_config, HOP_ATTRIBUTE, config.hop_length)
+    return config.hop_length
 
 
 def key_padding_bias(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

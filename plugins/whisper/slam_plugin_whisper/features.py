@@ -15,13 +15,13 @@ HOP_LENGTH = 160
 WINDOW_FRAMES = 3000
 
 
-def log_mel(waveform: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
-    """Whisper's log-mel ``[N // 160, n_mels]`` of a 16 kHz waveform ``[N]`` (N ≥ 201).
+def log_mel(waveform: torch.Tensor, filters: torch.Tensor, hop_length: int = HOP_LENGTH) -> torch.Tensor:
+    """Whisper's log-mel ``[N // hop_length, n_mels]`` of a 16 kHz waveform ``[N]`` (N ≥ 201).
 
-    Power STFT (Hann 400, hop 160, centred, last frame dropped) → mel ``filters [n_mels, 201]``
-    → log10 clamped at 1e-10 → floor at (max − 8) over this waveform → ``(x + 4) / 4``.
+    Power STFT (Hann 400, hop ``hop_length``, Whisper's being 160; centred, last frame dropped) → mel
+    ``filters [n_mels, 201]`` → log10 clamped at 1e-10 → floor at (max − 8) over this waveform → ``(x + 4) / 4``.
     """
-    stft = torch.stft(waveform, N_FFT, HOP_LENGTH, window=torch.hann_window(N_FFT), return_complex=True)
+    stft = torch.stft(waveform, N_FFT, hop_length, window=torch.hann_window(N_FFT), return_complex=True)
     power = stft[:, :-1].abs().square()
     log_spec = torch.clamp(filters @ power, min=1e-10).log10()
     log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
@@ -47,9 +47,9 @@ def mel_filters(n_mels: int) -> torch.Tensor:
 class WhisperLogMel:
     """Raw audio → log-mel ``[frames, n_mels]`` for the Whisper encoder; picklable, holds no weights.
 
-    The waveform is cut into windows of ``window_frames × 160`` samples (30 s); each window is
-    featurised on its own and the frames are concatenated. ``variable``: a window of N samples
-    gives ``N // 160`` frames normalised by its own maximum (pieces under 400 samples are
+    The waveform is cut into windows of ``window_frames × hop_length`` samples (30 s at Whisper's hop
+    of 160); each window is featurised on its own and the frames are concatenated. ``variable``: a
+    window of N samples gives ``N // hop_length`` frames normalised by its own maximum (pieces under 400 samples are
     zero-padded to 400). ``pad_to_30s``: every window is zero-padded to its full length first, so
     it gives exactly ``window_frames`` frames, as ``WhisperFeatureExtractor`` does by default.
     More than one window is refused unless ``long_audio="chunk"``.
@@ -62,8 +62,9 @@ class WhisperLogMel:
         mode: Literal["variable", "pad_to_30s"] = "variable",
         long_audio: Literal["error", "chunk"] = "error",
         resample: bool = False,
+        hop_length: int = HOP_LENGTH,
     ):
-        self.n_mels, self.window_frames = n_mels, window_frames
+        self.n_mels, self.window_frames, self.hop_length = n_mels, window_frames, hop_length
         self.mode, self.long_audio, self.resample = mode, long_audio, resample
         self._filters: torch.Tensor | None = None
 
@@ -72,7 +73,7 @@ class WhisperLogMel:
 
     @property
     def window_samples(self) -> int:
-        return self.window_frames * HOP_LENGTH
+        return self.window_frames * self.hop_length
 
     def __call__(self, raw: Any) -> torch.Tensor:
         waveform = prepare_waveform(raw, SAMPLE_RATE, resample=self.resample)
@@ -85,7 +86,7 @@ class WhisperLogMel:
         if self._filters is None:
             self._filters = mel_filters(self.n_mels)
         pieces = [self._fit(piece) for piece in waveform.split(self.window_samples)]
-        return torch.cat([log_mel(piece, self._filters) for piece in pieces])
+        return torch.cat([log_mel(piece, self._filters, self.hop_length) for piece in pieces])
 
     def _fit(self, piece: torch.Tensor) -> torch.Tensor:
         """Zero-pad a piece to the full window (pad_to_30s) or to one FFT window (variable)."""

@@ -47,6 +47,12 @@ class WhisperEncoderConfig(BaseModel):
         "error", description="audio over one window (30 s): refuse, or encode ≤30 s pieces and concatenate"
     )
     resample: bool = Field(True, description="resample audio at another rate to 16 kHz (false: refuse it)")
+    hop_length: Literal[160, 320] = Field(
+        160,
+        description="mel hop in samples: 160 is Whisper's (100 mel, 50 output frames/s; what pretrained weights "
+        "expect); 320 halves both rates, for a cheaper encoder trained that way (a folder saved from it records "
+        "the hop, and loading it with another is refused)",
+    )
     dtype: DType = Field("auto", description="weights dtype; auto = bf16 with CUDA, else fp32")
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"
 

@@ -155,3 +155,20 @@ def test_missing_or_unknown_paths_are_named(name, message, tmp_path, make_encode
         (tmp_path / name).write_bytes(b"\0")
     with pytest.raises(CheckpointError, match=f"{name}.*{message}|{message}.*{name}"):
         make_encoder(path=str(tmp_path / name))
+
+
+def test_a_saved_encoder_keeps_its_hop_and_another_hop_is_refused(tmp_path, make_encoder, audio):
+    from safetensors.torch import save_file
+
+    trained = make_encoder(hop_length=320)
+    trained.model.config.save_pretrained(tmp_path)  # config.json records the hop
+    save_file({k: v.contiguous() for k, v in trained.model.state_dict().items()}, tmp_path / "model.safetensors")
+    assert json.loads((tmp_path / "config.json").read_text())["slam_hop_length"] == 320
+    reloaded = make_encoder(path=str(tmp_path), hop_length=320)
+    features = reloaded.preprocessor()(audio(16000))
+    with torch.no_grad():
+        expected = trained(features[None], torch.tensor([features.shape[0]]))[0]
+        torch.testing.assert_close(reloaded(features[None], torch.tensor([features.shape[0]]))[0], expected)
+    with pytest.raises(CheckpointError) as error:
+        make_encoder(path=str(tmp_path))
+    assert str(error.value) == f"whisper: {tmp_path} was trained with hop_length 320; set encoder.hop_length: 320"

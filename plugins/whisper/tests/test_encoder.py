@@ -153,3 +153,21 @@ def test_tiny_preset_builds_in_one_call_with_whispers_parameter_count():
 def test_bad_config_is_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         WhisperEncoderConfig(**settings)
+
+
+def test_hop_320_halves_the_frame_rate_from_audio_to_hidden_states(make_encoder, audio):
+    encoder = make_encoder(hop_length=320)
+    assert encoder.frame_rate == 25.0
+    features = encoder.preprocessor()(audio(16000 * 2))
+    assert features.shape[0] == 100  # 2 s at 50 mel frames per second
+    with torch.no_grad():
+        hidden, lengths = encoder(features[None], torch.tensor([features.shape[0]]))
+    assert hidden.shape[1] == int(lengths[0]) == 50  # 25 output frames per second
+    assert encoder.preprocessor().window_samples == 2 * 16000  # the tiny window (100 mel frames) lasts 2 s, not 1
+
+
+def test_a_hop_whisper_does_not_have_is_refused_naming_the_choices():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"hop_length\n  Input should be 160 or 320"):
+        WhisperEncoderConfig(hop_length=200)

@@ -118,3 +118,14 @@ def test_pickles_without_its_filter_cache(audio):
     payload = pickle.dumps(preprocess)
     assert len(payload) < 1000
     torch.testing.assert_close(pickle.loads(payload)(audio(3000)), features, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("samples", [1601, 16000 * 3 + 37])
+def test_hop_320_equals_the_extractor_at_that_hop(samples, audio):
+    """hop_length 320 (half Whisper's frame rate): N // 320 frames, as the extractor gives with hop_length=320."""
+    waveform = audio(samples)
+    ours = WhisperLogMel(80, hop_length=320)(waveform)
+    extractor = WhisperFeatureExtractor(feature_size=80, hop_length=320)
+    reference = extractor_features(extractor, waveform, padding="do_not_pad")
+    assert ours.shape == (samples // 320, 80)
+    torch.testing.assert_close(ours, reference, atol=1e-4, rtol=0)

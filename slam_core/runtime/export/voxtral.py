@@ -55,6 +55,9 @@ def _composition_problems(spec: PipelineSpec, model: SlamModel) -> list[str]:
         problems.append(
             f"encoder.mode {spec.encoder.mode}: Voxtral encodes whole padded windows (train with mode: pad_to_30s)"
         )
+    hop = getattr(spec.encoder, "hop_length", HOP_LENGTH)
+    if hop != HOP_LENGTH:
+        problems.append(f"encoder.hop_length {hop}: Voxtral's feature extractor has Whisper's hop of {HOP_LENGTH}")
     if spec.llm.type != "vicuna":
         problems.append(f"llm {spec.llm.type} is not a Llama-family LM (vicuna), Voxtral's language model")
     if spec.projector.type != "linear-projector":
