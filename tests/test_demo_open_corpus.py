@@ -15,6 +15,7 @@ import pytest
 import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.demo import TINY_ENCODER, TOY_LLM
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo"
 
@@ -136,14 +137,9 @@ def test_the_corpus_pipeline_and_a_short_training_on_it_run_end_to_end(tmp_path,
     assert [r["seen_voice"] for r in records["test"]] == [True, False, True]
 
     manifests = [f"data.{split}_manifest={out / f'{split}.jsonl'}" for split in ("train", "valid", "test")]
-    tiny = [
-        "encoder.shape={hidden_size: 64, num_layers: 1, num_heads: 2, intermediate_size: 128}",
-        "llm={type: toy-llm, shape: {hidden_size: 64, num_layers: 2, num_heads: 4, intermediate_size: 128}}",
-        "projector.hidden_dim=64",
-        "train.max_steps=2",
-        "infer.max_new_tokens=4",
-    ]
-    wer = demo.run_demo(tmp_path / "run", overrides=manifests + tiny, ctc=ctc.CTCConfig(epochs=1, batch_size=2))
+    wer = demo.run_demo(
+        tmp_path / "run", overrides=manifests + TINY_ENCODER + TOY_LLM, ctc=ctc.CTCConfig(epochs=1, batch_size=2)
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == f"WER: {100 * wer:.1f}%"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

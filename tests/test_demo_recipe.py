@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slam_recipes._demo import ctc
 from slam_recipes._demo import run as demo
+from support.demo import TINY_ENCODER, TOY_LLM
 
 from slam_core.errors import SpecError
 from slam_core.runtime.data import read_manifest
@@ -131,7 +132,7 @@ def test_a_ctc_trained_whisper_encoder_reloads_through_encoder_path(tmp_path):
     from slam_core.model import build_component
     from slam_core.spec import validate_spec
 
-    document, _ = demo.load_demo_spec(overrides=_TINY_ENCODER)
+    document, _ = demo.load_demo_spec(overrides=TINY_ENCODER)
     spec = validate_spec(document)
     torch.manual_seed(0)
     encoder = build_component("encoder", spec.encoder).eval()
@@ -151,7 +152,7 @@ def test_a_ctc_trained_whisper_encoder_reloads_through_encoder_path(tmp_path):
 def test_a_demo_folder_of_something_else_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(demo.DemoError, match="not a demo run folder"):
-        demo.run_demo(tmp_path, overrides=_TINY_ENCODER + _TOY_LLM, ctc=ctc.CTCConfig(epochs=1))
+        demo.run_demo(tmp_path, overrides=TINY_ENCODER + TOY_LLM, ctc=ctc.CTCConfig(epochs=1))
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
@@ -163,22 +164,12 @@ def test_a_missing_wav_to_transcribe_fails_before_training(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-_TINY_ENCODER = ["encoder.shape={hidden_size: 64, num_layers: 1, num_heads: 2, intermediate_size: 128}"]
-_TOY_LLM = [
-    "llm={type: toy-llm, shape: {hidden_size: 64, num_layers: 2, num_heads: 4, intermediate_size: 128}}",
-    "projector.hidden_dim=64",
-    "train.max_steps=2",
-    "train.log_every_steps=1",
-    "infer.max_new_tokens=4",
-]
-
-
 def test_the_demo_pipeline_runs_end_to_end_and_prints_the_wer_last(tmp_path, capsys):
     """A tiny run (a 1-layer encoder, 1 CTC epoch, a toy LLM, 2 steps, 4 test utterances)."""
     wav = DATA / "audio" / "test-0000.flac"
     output = tmp_path / "demo"
     wer = demo.run_demo(
-        output, transcribe=wav, overrides=_TINY_ENCODER + _TOY_LLM, ctc=ctc.CTCConfig(epochs=1), limit_test=4
+        output, transcribe=wav, overrides=TINY_ENCODER + TOY_LLM, ctc=ctc.CTCConfig(epochs=1), limit_test=4
     )
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"WER: \d+\.\d%", lines[-1]), lines[-3:]
@@ -189,7 +180,7 @@ def test_the_demo_pipeline_runs_end_to_end_and_prints_the_wer_last(tmp_path, cap
     assert metrics["wer"] == wer and metrics["test_utterances"] == 4 and metrics["llm_steps"] == 2
     assert len((output / "test_hypotheses.jsonl").read_text().splitlines()) == 4
     # a second run into the same folder starts afresh; --quick's settings: CTC epochs, test sentences
-    demo.run_demo(output, overrides=_TINY_ENCODER + _TOY_LLM, quick=True)
+    demo.run_demo(output, overrides=TINY_ENCODER + TOY_LLM, quick=True)
     assert json.loads((output / "metrics.json").read_text())["test_utterances"] == demo.QUICK.test_utterances
     lines = capsys.readouterr().out.strip().splitlines()
     assert sum("ctc epoch" in line for line in lines) == demo.QUICK.ctc_epochs
@@ -218,16 +209,8 @@ def _ctc_run(tmp_path, **settings):
     from slam_core.model import build_component
     from slam_core.runtime.data import build_batches
 
-    manifest = tmp_path / "train.jsonl"
-    lines = (DATA / "train.jsonl").read_text(encoding="utf-8").splitlines()[:12]
-    manifest.write_text(
-        "".join(
-            json.dumps({**json.loads(line), "source": str(DATA / json.loads(line)["source"])}) + "\n" for line in lines
-        )
-    )
-    document, _ = demo.load_demo_spec(
-        overrides=[*_TINY_ENCODER, f"data.train_manifest={manifest}", "data.batch_size=4"]
-    )
+    manifest = demo.first_lines(DATA / "train.jsonl", 12, tmp_path / "train.jsonl")
+    document, _ = demo.load_demo_spec(overrides=[*TINY_ENCODER, f"data.train_manifest={manifest}", "data.batch_size=4"])
     spec = validate_spec(document)
     torch.manual_seed(0)
     encoder = build_component("encoder", spec.encoder)

@@ -145,7 +145,7 @@ def pretrain_encoder_ctc(
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     schedule = _warmup_then_linear_decay(optimizer, config.epochs * len(train_batches), config.warmup)
     generator = torch.Generator().manual_seed(seed)
-    device = next(iter(parameters)).device
+    device = parameters[0].device
     mixed = autocast(device, autocast_dtype(config.dtype, device))
     encoder.train()
     result: dict[str, float] = {}

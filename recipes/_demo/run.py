@@ -352,14 +352,19 @@ def format_percent(value: float) -> str:
 
 def _limited_test(document: dict, output_dir: Path, count: int) -> dict:
     """The document with its test manifest cut to the first ``count`` lines (written beside the run)."""
-    source = Path(document["data"]["test_manifest"])
+    limited = first_lines(Path(document["data"]["test_manifest"]), count, output_dir / "test_subset.jsonl")
+    return {**document, "data": {**document["data"], "test_manifest": str(limited)}}
+
+
+def first_lines(source: Path, count: int, destination: Path) -> Path:
+    """Write the first ``count`` entries of the SLAM jsonl manifest ``source`` to ``destination``, their
+    audio sources made absolute (they were relative to ``source``); returns ``destination``."""
     lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()][:count]
     records = [json.loads(line) for line in lines]
-    for record in records:  # sources are relative to the manifest: make them absolute
+    for record in records:
         record["source"] = str((source.parent / record["source"]).resolve())
-    limited = output_dir / "test_subset.jsonl"
-    limited.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return {**document, "data": {**document["data"], "test_manifest": str(limited)}}
+    destination.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return destination
 
 
 def _print(message: str) -> None:

@@ -55,7 +55,7 @@ def _composition_problems(spec: PipelineSpec, model: SlamModel) -> list[str]:
         problems.append(
             f"encoder.mode {spec.encoder.mode}: Voxtral encodes whole padded windows (train with mode: pad_to_30s)"
         )
-    hop = getattr(spec.encoder, "hop_length", HOP_LENGTH)
+    hop = spec.encoder.hop_length
     if hop != HOP_LENGTH:
         problems.append(f"encoder.hop_length {hop}: Voxtral's feature extractor has Whisper's hop of {HOP_LENGTH}")
     if spec.llm.type != "vicuna":
