@@ -86,6 +86,40 @@ def test_the_recording_chain_resamples_to_16khz_and_trims_to_the_speech_with_a_m
     assert speech - 0.02 <= seconds <= speech + 2 * margin + 0.01
 
 
+def test_espeak_phoneme_output_becomes_a_manifest_phoneme_string():
+    # stress marks go, pauses and the palatal mark go, linking r is r, clauses on new lines join
+    assert corpus.phoneme_string("h 'i: ;  a# g r 'i: d _:\n t @  h 3: r-\n") == "h i: | a# g r i: d | t @ | h 3: r"
+    assert corpus.phoneme_string("  _!  ") == ""
+
+
+def test_words_espeak_joined_are_split_where_one_keeps_a_known_pronunciation():
+    known = {"for": {"f O@"}, "the": {"D @2"}, "defense": {"d I# f E n s"}, "cat": {"k a t"}}
+    words = ["for", "the", "defense"]
+    assert corpus.spoken_pronunciations(words, ["f 3 D @2", "d I# f E n s"], known) == [
+        ("for", "f 3"),  # the weak form "for" takes before "the", learnt from the sentence
+        ("the", "D @2"),
+        ("defense", "d I# f E n s"),
+    ]
+    # one chunk per word: each as spoken, known or not
+    assert corpus.spoken_pronunciations(["the", "cat"], ["D @", "k a t"], known) == [("the", "D @"), ("cat", "k a t")]
+    assert corpus.spoken_pronunciations(["for", "the"], ["x y z"], known) == []  # no split keeps a known word
+    assert corpus.spoken_pronunciations(["for", "the", "cat"], ["f O@ D @2 k a t"], known) == []  # three in one
+
+
+def test_the_lexicon_word_list_is_plain_sorted_words_of_wordnet(tmp_path):
+    words = corpus.read_words()
+    assert words == sorted(set(words)) and len(words) > 15_000
+    assert all(word.isascii() and word.isalpha() and word.islower() for word in words)
+    for part in ("adj", "adv", "noun", "verb"):
+        (tmp_path / f"index.{part}").write_text(f"  1 licence\n{part}_lemma n 1\ncat n 1\n", encoding="latin-1")
+        (tmp_path / f"{part}.exc").write_text("mice mouse\n", encoding="latin-1")
+        (tmp_path / f"data.{part}").write_text(
+            '  1 licence\n00001740 03 n 01 cat 0 000 | a feline Mammal; "the unquoted example"\n', encoding="latin-1"
+        )
+    found = sentences.dictionary_words(tmp_path)
+    assert found == {"cat", "mice", "mouse", "a", "feline", "mammal"}  # no example words, no underscores
+
+
 def test_a_gloss_example_becomes_plain_lowercase_words_or_nothing():
     assert sentences.plain("The plan was kept carefully under wraps.") == "the plan was kept carefully under wraps"
     assert sentences.plain("a well-known fact, surely") == "a well known fact surely"
@@ -121,7 +155,8 @@ def test_the_committed_sentence_list_is_what_the_parser_keeps():
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
 def test_the_corpus_pipeline_and_a_short_training_on_it_run_end_to_end(tmp_path, capsys):
-    """The generator speaks 3 utterances per split; a tiny demo run trains on them and scores both voice groups."""
+    """The generator speaks 3 utterances per split with their phonemes and lexicon; a tiny demo run trains a
+    phoneme CTC head on them, decodes through the lexicon and scores both voice groups."""
     from slam_recipes._demo import ctc
     from slam_recipes._demo import run as demo
 
@@ -135,13 +170,29 @@ def test_the_corpus_pipeline_and_a_short_training_on_it_run_end_to_end(tmp_path,
         audio, rate = soundfile.read(out / record["source"])
         assert rate == corpus.SAMPLE_RATE and audio.ndim == 1 and 0.3 < len(audio) / rate < corpus.MAX_SECONDS
     assert [r["seen_voice"] for r in records["test"]] == [True, False, True]
+    pronunciations = {}
+    for line in (out / "lexicon.txt").read_text().splitlines():
+        word, phonemes = line.split("\t")
+        pronunciations.setdefault(word, set()).add(phonemes)
+    for record in (r for split in records.values() for r in split):
+        spoken = record["phonemes"].split(" | ")
+        assert 0 < len(spoken) <= len(record["target"].split())  # espeak-ng joins "for the" into one word
+        assert all(word in pronunciations for word in record["target"].split())
+        if record["key"].startswith("train-") and len(spoken) == len(record["target"].split()):
+            # training words keep their pronunciation in context
+            assert all(p in pronunciations[w] for w, p in zip(record["target"].split(), spoken, strict=True))
 
     manifests = [f"data.{split}_manifest={out / f'{split}.jsonl'}" for split in ("train", "valid", "test")]
     wer = demo.run_demo(
-        tmp_path / "run", overrides=manifests + TINY_ENCODER + TOY_LLM, ctc=ctc.CTCConfig(epochs=1, batch_size=2)
+        tmp_path / "run",
+        overrides=manifests + TINY_ENCODER + TOY_LLM,
+        ctc=ctc.CTCConfig(
+            epochs=1, batch_size=2, targets="phonemes", lexicon={"path": str(out / "lexicon.txt"), "nbest": 3}
+        ),
     )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == f"WER: {100 * wer:.1f}%"
+    assert any(line.startswith("[2/2] decoding the held-out test sentences: lexicon of ") for line in lines)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["test_utterances"] == 3
     assert {name: group["utterances"] for name, group in metrics["groups"].items()} == {
@@ -150,3 +201,6 @@ def test_the_corpus_pipeline_and_a_short_training_on_it_run_end_to_end(tmp_path,
         "unseen voices": 1,
     }
     assert any(line.startswith("  unseen voices: WER ") for line in lines)
+    hypotheses = [json.loads(line)["hypothesis"] for line in (tmp_path / "run" / "test_hypotheses.jsonl").open()]
+    assert all(word in pronunciations for hypothesis in hypotheses for word in hypothesis.split())
+    assert (tmp_path / "run" / "encoder" / "ctc_vocabulary.json").is_file()

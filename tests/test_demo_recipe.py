@@ -16,7 +16,7 @@ from slam_recipes._demo import ctc
 from slam_recipes._demo import run as demo
 from support.demo import TINY_ENCODER, TOY_LLM
 
-from slam_core.errors import SpecError
+from slam_core.errors import SlamError, SpecError
 from slam_core.runtime.data import read_manifest
 from slam_core.spec import load_spec, validate_spec
 
@@ -116,7 +116,7 @@ def test_the_data_is_small_enough_to_commit_and_has_no_stray_files():
 def test_ctc_vocabulary_round_trip_and_greedy_decoding():
     import torch
 
-    vocabulary = ctc.CharVocabulary(["ab c", "ba"])  # chars ' ', a, b, c -> ids 1..4; 0 is the blank
+    vocabulary = ctc.CTCVocabulary([list("ab c"), list("ba")])  # chars ' ', a, b, c -> ids 1..4; 0 is the blank
     assert len(vocabulary) == 5 and vocabulary.encode("cab") == [4, 2, 3]
     with pytest.raises(ValueError, match="not in the CTC vocabulary"):
         vocabulary.encode("abz")
@@ -124,6 +124,63 @@ def test_ctc_vocabulary_round_trip_and_greedy_decoding():
     ids = [2, 2, 0, 2, 3, 1, 4, 4, 2]
     log_probs = torch.nn.functional.one_hot(torch.tensor([ids]), 5).float().log()
     assert vocabulary.greedy_decode(log_probs, torch.tensor([8])) == ["aab c"]
+
+
+def test_a_phoneme_vocabulary_spells_symbols_and_names_a_missing_field():
+    import torch
+
+    samples = [{"key": "a", "target": "the cat", "phonemes": "D @ | k a t"}, {"key": "b", "phonemes": "a t"}]
+    vocabulary = ctc.CTCVocabulary([ctc.ctc_symbols(s, "phonemes") for s in samples], "phonemes")
+    assert vocabulary.symbols == ["@", "D", "a", "k", "t", "|"] and vocabulary.word_boundary == "|"
+    assert vocabulary.encode(["k", "a", "t"]) == [4, 3, 5]
+    ids = [4, 0, 3, 3, 5, 6, 5]  # k a t | t
+    log_probs = torch.nn.functional.one_hot(torch.tensor([ids]), len(vocabulary)).float().log()
+    assert vocabulary.greedy_decode(log_probs, torch.tensor([7])) == ["k a t | t"]
+    assert ctc.ctc_symbols(samples[0], "characters") == list("the cat")
+    with pytest.raises(SlamError, match=r"^ctc.targets: phonemes needs a `phonemes` field .* 'c' has none"):
+        ctc.ctc_symbols({"key": "c", "target": "x"}, "phonemes")
+
+
+def _with_fake_phonemes(source: Path, count: int, destination: Path) -> Path:
+    """The first ``count`` entries of a demo manifest, each word's letters standing in for its phonemes."""
+    lines = demo.first_lines(source, count, destination).read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        record["phonemes"] = " | ".join(" ".join(word) for word in record["target"].split())
+    destination.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return destination
+
+
+def test_a_phoneme_ctc_stage_trains_scores_and_saves_a_head_that_reloads(tmp_path):
+    import torch
+
+    from slam_core.model import build_component
+    from slam_core.runtime.data import build_batches
+
+    train = _with_fake_phonemes(DATA / "train.jsonl", 8, tmp_path / "train.jsonl")
+    valid = _with_fake_phonemes(DATA / "valid.jsonl", 4, tmp_path / "valid.jsonl")
+    overrides = [*TINY_ENCODER, f"data.train_manifest={train}", f"data.valid_manifest={valid}", "data.batch_size=4"]
+    spec = validate_spec(demo.load_demo_spec(overrides=overrides)[0])
+    torch.manual_seed(0)
+    encoder = build_component("encoder", spec.encoder)
+    config = ctc.CTCConfig(epochs=1, batch_size=4, targets="phonemes")
+    result = ctc.pretrain_encoder_ctc(
+        encoder,
+        build_batches(spec, "train", encoder.preprocessor()),
+        config,
+        valid_batches=build_batches(spec, "valid", encoder.preprocessor()),
+        log=lambda _: None,
+    )
+    assert set(result.scores) == {"loss", "ctc_per", "ctc_wer"} and result.scores["ctc_per"] >= 0
+    symbols = result.vocabulary.symbols
+    assert "|" in symbols and "a" in symbols and " " not in symbols
+    ctc.save_ctc_head(result, tmp_path / "encoder")
+    head, vocabulary = ctc.load_ctc_head(tmp_path / "encoder")
+    assert vocabulary.symbols == result.vocabulary.symbols and vocabulary.targets == "phonemes"
+    hidden = torch.randn(2, 5, encoder.output_dim)
+    torch.testing.assert_close(head(hidden), result.head(hidden), rtol=0, atol=0)
+    with pytest.raises(SlamError, match="has no CTC head"):
+        ctc.load_ctc_head(tmp_path)
 
 
 def test_a_ctc_trained_whisper_encoder_reloads_through_encoder_path(tmp_path):
@@ -225,7 +282,7 @@ def _ctc_run(tmp_path, **settings):
     batches.dataset.preprocessor = counted  # the demo spec loads in-process (num_workers: 0)
     config = ctc.CTCConfig(epochs=2, batch_size=4, **settings)
     result = ctc.pretrain_encoder_ctc(encoder, batches, config, seed=0, log=lambda _: None)
-    return result, {k: v.clone() for k, v in encoder.state_dict().items()}, reads
+    return result.scores, {k: v.clone() for k, v in encoder.state_dict().items()}, reads
 
 
 def test_the_ctc_feature_cache_reads_each_sample_once_and_trains_identically(tmp_path):

@@ -1,26 +1,40 @@
-"""Stage 1 of the embedded demo: the encoder alone, trained with a linear CTC head over characters.
+"""Stage 1 of the embedded demo: the encoder alone, trained with a linear CTC head.
 
-No LLM is involved, so an epoch over the demo corpus costs a few seconds. The trained encoder is
-saved as a Hugging Face Whisper folder (:func:`save_whisper_encoder`) that the whisper plugin's
-``encoder.path`` loads. The settings are ``recipes/demo/ctc.yaml`` (:class:`CTCConfig`).
+The head spells the transcripts' characters, or their phonemes (``targets: phonemes``: the
+manifest's ``phonemes`` field, space-separated symbols with ``|`` between words, as
+``make_open_corpus.py`` writes them). No LLM is involved, so an epoch costs seconds to a minute.
+The trained encoder is saved as a Hugging Face Whisper folder (:func:`save_whisper_encoder`) that
+the whisper plugin's ``encoder.path`` loads, and the head beside it (:func:`save_ctc_head`) for
+decoding with a lexicon. The settings are ``recipes/demo/ctc.yaml`` (:class:`CTCConfig`; its
+``lexicon`` section says how phonemes become words, :mod:`slam_recipes._demo.lexicon`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from slam_recipes._demo.lexicon import WORD_BOUNDARY, LexiconConfig
 
 from slam_core.errors import SlamError
 
+HEAD_FILE = "ctc_head.safetensors"
+VOCABULARY_FILE = "ctc_vocabulary.json"
+
 
 class CTCConfig(BaseModel):
-    """Stage 1: train the encoder alone with a CTC head over the transcripts' characters."""
+    """Stage 1: train the encoder alone with a CTC head over the transcripts' characters or phonemes."""
 
     model_config = ConfigDict(extra="forbid")
+    targets: Literal["characters", "phonemes"] = Field(
+        "characters",
+        description="what the head spells: the target's characters, or the manifest's `phonemes` field "
+        "(space-separated symbols, `|` between words)",
+    )
     epochs: int = Field(15, ge=0, description="passes over the train split; 0 skips the stage")
     batch_size: int = Field(16, gt=0)
     lr: float = Field(2e-3, gt=0, description="peak AdamW learning rate")
@@ -35,6 +49,15 @@ class CTCConfig(BaseModel):
     cache_features: bool = Field(
         True, description="keep each sample's features in memory after the first epoch reads them (no re-decoding)"
     )
+    lexicon: LexiconConfig | None = Field(
+        None, description="decode the phonemes into lexicon words chosen by the LLM, instead of the LLM stage"
+    )
+
+    @model_validator(mode="after")
+    def _lexicon_reads_phonemes(self) -> CTCConfig:
+        if self.lexicon is not None and self.targets != "phonemes":
+            raise ValueError("lexicon decoding reads phonemes: set targets: phonemes, or remove the lexicon section")
+        return self
 
 
 class FeatureCache:
@@ -65,34 +88,73 @@ class FeatureCache:
         return self._items[index]
 
 
-class CharVocabulary:
-    """Characters of the training transcripts; id 0 is the CTC blank."""
+def ctc_symbols(sample: dict[str, Any], targets: str) -> list[str]:
+    """The symbols the CTC head spells for ``sample``: its target's characters, or its phonemes."""
+    if targets == "characters":
+        return list(sample["target"])
+    phonemes = sample.get("phonemes")
+    if not isinstance(phonemes, str) or not phonemes.split():
+        raise SlamError(
+            f"ctc.targets: phonemes needs a `phonemes` field in every manifest entry; {sample.get('key')!r} has "
+            f"none (make_open_corpus.py writes it), or set ctc.targets: characters"
+        )
+    return phonemes.split()
 
-    def __init__(self, texts: Sequence[str]):
-        self.chars = sorted({c for text in texts for c in text})
-        self._ids = {c: i + 1 for i, c in enumerate(self.chars)}
+
+class CTCVocabulary:
+    """The symbols of the training targets (characters or phonemes); id 0 is the CTC blank."""
+
+    def __init__(self, sequences: Sequence[Sequence[str]], targets: str = "characters"):
+        self.targets = targets
+        self.symbols = sorted({symbol for sequence in sequences for symbol in sequence})
+        self._ids = {symbol: i + 1 for i, symbol in enumerate(self.symbols)}
+
+    @classmethod
+    def from_symbols(cls, symbols: Sequence[str], targets: str) -> CTCVocabulary:
+        vocabulary = cls([symbols], targets)
+        if vocabulary.symbols != list(symbols):
+            raise ValueError(f"CTC symbols must be sorted and distinct, got {list(symbols)[:8]}...")
+        return vocabulary
 
     def __len__(self) -> int:
-        return len(self.chars) + 1
+        return len(self.symbols) + 1
 
-    def encode(self, text: str) -> list[int]:
-        unknown = sorted({c for c in text if c not in self._ids})
+    @property
+    def word_boundary(self) -> str:
+        """The symbol between words: a space for characters, ``|`` for phonemes."""
+        return " " if self.targets == "characters" else WORD_BOUNDARY
+
+    def encode(self, symbols: Sequence[str]) -> list[int]:
+        unknown = sorted({s for s in symbols if s not in self._ids})
         if unknown:
-            raise ValueError(f"characters {unknown} of {text!r} are not in the CTC vocabulary")
-        return [self._ids[c] for c in text]
+            raise ValueError(f"symbols {unknown} of {''.join(symbols)!r} are not in the CTC vocabulary")
+        return [self._ids[s] for s in symbols]
+
+    def text(self, symbols: Sequence[str]) -> str:
+        """Symbols as one string: characters joined into text, phonemes space-separated."""
+        return " ".join(("" if self.targets == "characters" else " ").join(symbols).split())
 
     def greedy_decode(self, log_probs, lengths) -> list[str]:
-        """Best path: argmax per frame, repeats merged, blanks dropped."""
+        """Best path: argmax per frame, repeats merged, blanks dropped, as :meth:`text`."""
         best = log_probs.argmax(-1).tolist()
         texts = []
         for row, length in zip(best, lengths.tolist(), strict=True):
             out, previous = [], 0
             for index in row[:length]:
                 if index != previous and index != 0:
-                    out.append(self.chars[index - 1])
+                    out.append(self.symbols[index - 1])
                 previous = index
-            texts.append(" ".join("".join(out).split()))
+            texts.append(self.text(out))
         return texts
+
+
+@dataclass
+class CTCResult:
+    """What :func:`pretrain_encoder_ctc` gives back: its scores, the trained head and its vocabulary."""
+
+    scores: dict[str, float]
+    head: Any
+    vocabulary: CTCVocabulary
 
 
 def spec_augment(features, lengths, config: CTCConfig, generator):
@@ -124,12 +186,14 @@ def pretrain_encoder_ctc(
     valid_batches=None,
     seed: int = 0,
     log: Callable[[str], None] = print,
-) -> dict[str, float]:
-    """Train ``encoder`` in place with a linear CTC head on the characters of the samples' ``target``.
+) -> CTCResult:
+    """Train ``encoder`` in place with a linear CTC head on the samples' characters or phonemes.
 
-    ``train_batches`` (and ``valid_batches``) are :class:`~slam_core.runtime.data.Batches`. Returns the
-    last epoch's mean train loss and, with ``valid_batches``, the greedy CTC CER and WER there.
-    With ``config.cache_features`` the train batches' dataset becomes a :class:`FeatureCache`.
+    ``train_batches`` (and ``valid_batches``) are :class:`~slam_core.runtime.data.Batches`. The
+    scores are the last epoch's mean train loss and, with ``valid_batches``, the greedy CTC error
+    rates there: ``ctc_cer`` and ``ctc_wer`` for characters, ``ctc_per`` (phoneme error rate) and
+    ``ctc_wer`` (words of phonemes) for phonemes. With ``config.cache_features`` the train
+    batches' dataset becomes a :class:`FeatureCache`.
     """
     import torch
     from torch import nn
@@ -138,8 +202,8 @@ def pretrain_encoder_ctc(
 
     if config.cache_features:  # the caller's batches keep the cache (a later pass reads no audio either)
         train_batches.dataset = FeatureCache(train_batches.dataset)
-    texts = [entry.fields["target"] for entry in train_batches.dataset.entries]
-    vocabulary = CharVocabulary(texts)
+    sequences = [ctc_symbols(entry.fields, config.targets) for entry in train_batches.dataset.entries]
+    vocabulary = CTCVocabulary(sequences, config.targets)
     head = nn.Linear(encoder.output_dim, len(vocabulary))
     parameters = [p for p in [*encoder.parameters(), *head.parameters()] if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
@@ -168,7 +232,7 @@ def pretrain_encoder_ctc(
     if valid_batches is not None and config.epochs:
         result.update(_ctc_scores(encoder, head, vocabulary, valid_batches))
     encoder.eval()
-    return result
+    return CTCResult(result, head, vocabulary)
 
 
 def _warmup_then_linear_decay(optimizer, total: int, warmup_share: float):
@@ -181,20 +245,20 @@ def _warmup_then_linear_decay(optimizer, total: int, warmup_share: float):
     )
 
 
-def _ctc_loss(encoder, head, vocabulary: CharVocabulary, features, batch):
-    """The mean CTC loss of one batch (``features`` may be augmented) against its targets' characters."""
+def _ctc_loss(encoder, head, vocabulary: CTCVocabulary, features, batch):
+    """The mean CTC loss of one batch (``features`` may be augmented) against its targets' symbols."""
     import torch
     from torch import nn
 
     hidden, lengths = encoder(features, batch.feature_lengths)
     log_probs = head(hidden).log_softmax(-1)
-    targets = [torch.tensor(vocabulary.encode(s["target"])) for s in batch.samples]
+    targets = [torch.tensor(vocabulary.encode(ctc_symbols(s, vocabulary.targets))) for s in batch.samples]
     return nn.CTCLoss(blank=0, zero_infinity=True)(
         log_probs.transpose(0, 1), torch.cat(targets), lengths, torch.tensor([len(t) for t in targets])
     )
 
 
-def _ctc_scores(encoder, head, vocabulary: CharVocabulary, batches) -> dict[str, float]:
+def _ctc_scores(encoder, head, vocabulary: CTCVocabulary, batches) -> dict[str, float]:
     import torch
 
     from slam_core.runtime.metrics import score
@@ -206,9 +270,20 @@ def _ctc_scores(encoder, head, vocabulary: CharVocabulary, batches) -> dict[str,
         for batch in batches:
             hidden, lengths = encoder(batch.features, batch.feature_lengths)
             hypotheses += vocabulary.greedy_decode(head(hidden).log_softmax(-1), lengths)
-            references += [s["target"] for s in batch.samples]
+            references += [vocabulary.text(ctc_symbols(s, vocabulary.targets)) for s in batch.samples]
     encoder.train()
-    return {f"ctc_{k}": v for k, v in score(["cer", "wer"], hypotheses, references).items()}
+    if vocabulary.targets == "characters":
+        return {f"ctc_{k}": v for k, v in score(["cer", "wer"], hypotheses, references).items()}
+    words = [_phoneme_words(text) for text in hypotheses], [_phoneme_words(text) for text in references]
+    return {  # over space-separated symbols, not normalised as English
+        "ctc_per": score(["wer"], hypotheses, references, normalize="none")["wer"],
+        "ctc_wer": score(["wer"], *words, normalize="none")["wer"],
+    }
+
+
+def _phoneme_words(phonemes: str) -> str:
+    """``"D @ | k a t"`` -> ``"D@ kat"``: one token per word, to count word errors of a phoneme string."""
+    return " ".join("".join(word.split()) for word in phonemes.split(WORD_BOUNDARY) if word.split())
 
 
 def save_whisper_encoder(encoder, directory: str | Path) -> Path:
@@ -234,10 +309,46 @@ def save_whisper_encoder(encoder, directory: str | Path) -> Path:
     return directory
 
 
+def save_ctc_head(result: CTCResult, directory: str | Path) -> None:
+    """Write the trained CTC head and its vocabulary into ``directory`` (beside the saved encoder)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in result.head.state_dict().items()}, directory / HEAD_FILE)
+    vocabulary = {"targets": result.vocabulary.targets, "symbols": result.vocabulary.symbols}
+    (directory / VOCABULARY_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_ctc_head(directory: str | Path):
+    """``(head, vocabulary)`` as :func:`save_ctc_head` wrote them into ``directory``."""
+    import json
+
+    from safetensors.torch import load_file
+    from torch import nn
+
+    directory = Path(directory)
+    if not (directory / HEAD_FILE).is_file():
+        raise SlamError(f"{directory} has no CTC head ({HEAD_FILE}); train the encoder with the demo's CTC stage")
+    saved = json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
+    vocabulary = CTCVocabulary.from_symbols(saved["symbols"], saved["targets"])
+    state = load_file(directory / HEAD_FILE)
+    head = nn.Linear(state["weight"].shape[1], len(vocabulary))
+    head.load_state_dict(state)
+    return head.eval(), vocabulary
+
+
 def load_ctc_config(path: str | Path, overrides: dict[str, Any] | None = None) -> CTCConfig:
-    """The CTC settings in ``path`` (YAML; a missing file gives the defaults) with ``overrides`` applied."""
+    """The CTC settings in ``path`` (YAML; a missing file gives the defaults) with ``overrides`` applied;
+    a relative ``lexicon.path`` starts from the file's folder."""
     import yaml
 
     path = Path(path)
     values = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return CTCConfig.model_validate({**(values or {}), **(overrides or {})})
+    config = CTCConfig.model_validate({**(values or {}), **(overrides or {})})
+    if config.lexicon is not None:
+        lexicon = config.lexicon.model_copy(update={"path": str((path.parent / config.lexicon.path).resolve())})
+        config = config.model_copy(update={"lexicon": lexicon})
+    return config

@@ -33,7 +33,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slam_recipes._demo.ctc import CTCConfig, load_ctc_config, pretrain_encoder_ctc, save_whisper_encoder
+from slam_recipes._demo.ctc import (
+    CTCConfig,
+    load_ctc_config,
+    load_ctc_head,
+    pretrain_encoder_ctc,
+    save_ctc_head,
+    save_whisper_encoder,
+)
+from slam_recipes._demo.lexicon import LexiconConfig
 
 from slam_core.errors import SlamError
 
@@ -173,7 +181,9 @@ def run_demo(
 
     ``transcribe`` names an audio file to transcribe with the trained model (printed before the
     WER line). ``overrides`` are ``section.field=value`` changes of the spec and ``ctc`` replaces
-    ``recipes/demo/ctc.yaml`` (tests use both for a tiny run); ``limit_test`` decodes only the first
+    ``recipes/demo/ctc.yaml`` (tests use both for a tiny run). With ``ctc.lexicon``, the words come
+    from the CTC head's phonemes through the lexicon and the spec's LLM chooses among them
+    (:mod:`slam_recipes._demo.lexicon`); the LLM stage is not run. ``limit_test`` decodes only the first
     test utterances; ``quick`` applies :data:`QUICK` first. ``output_dir`` receives the CTC-trained
     encoder (``encoder/``), the LLM run (``llm/``: checkpoints, history, curves),
     ``test_hypotheses.jsonl`` and ``metrics.json``.
@@ -204,10 +214,16 @@ def run_demo(
     progress.say(f"slam demo: {spec.name}, run folder {output_dir} ({torch.get_num_threads()} CPU threads{load})")
     document = _encoder_stage(spec, document, ctc, output_dir / "encoder", progress)
     llm_spec = validate_spec(document)
-    result = _llm_stage(llm_spec, output_dir / "llm", progress)
-    wer, count = _decode_stage(result, llm_spec, output_dir, progress)
-    if transcribe is not None:
-        progress.say(f"{transcribe}: {transcribe_file(result.model, llm_spec, transcribe)}")
+    if ctc.lexicon is not None:
+        transcriber = _lexicon_transcriber(llm_spec, output_dir / "encoder", ctc.lexicon, progress)
+        wer, count = _lexicon_decode_stage(transcriber, llm_spec, output_dir, progress)
+        if transcribe is not None:
+            progress.say(f"{transcribe}: {_transcribe_with(transcriber, transcribe)}")
+    else:
+        result = _llm_stage(llm_spec, output_dir / "llm", progress)
+        wer, count = _decode_stage(result, llm_spec, output_dir, progress)
+        if transcribe is not None:
+            progress.say(f"{transcribe}: {transcribe_file(result.model, llm_spec, transcribe)}")
     progress.say(f"{count} held-out utterances, total time {progress.elapsed()}")
     progress.say(f"WER: {format_percent(wer)}")
     return wer
@@ -225,20 +241,20 @@ def _encoder_stage(spec, document: dict, ctc: CTCConfig, encoder_dir: Path, prog
             f"[1/3] encoder: {spec.encoder.type} as the spec gives it (CTC pre-training is for random whisper)"
         )
         return document
-    progress.say(f"[1/3] encoder: {spec.encoder.type} from random weights, CTC on characters, {ctc.epochs} epochs")
+    progress.say(f"[1/3] encoder: {spec.encoder.type} from random weights, CTC on {ctc.targets}, {ctc.epochs} epochs")
     torch.manual_seed(spec.train.seed)
     encoder = build_component("encoder", spec.encoder)
     data = spec.data.model_copy(update={"batch_size": ctc.batch_size, "max_batch_seconds": None})
     ctc_spec = spec.model_copy(update={"data": data})
     train_batches = build_batches(ctc_spec, "train", encoder.preprocessor())
     valid_batches = build_batches(ctc_spec, "valid", encoder.preprocessor()) if data.valid_manifest else None
-    scores = pretrain_encoder_ctc(encoder, train_batches, ctc, valid_batches=valid_batches, seed=spec.train.seed)
-    if "ctc_cer" in scores:
-        progress.say(
-            f"  encoder alone (greedy CTC) on valid: CER {100 * scores['ctc_cer']:.1f}%, "
-            f"WER {100 * scores['ctc_wer']:.1f}% ({progress.elapsed()})"
-        )
+    trained = pretrain_encoder_ctc(encoder, train_batches, ctc, valid_batches=valid_batches, seed=spec.train.seed)
+    rates = [(name.upper(), trained.scores.get(f"ctc_{name}")) for name in ("cer", "per", "wer")]
+    rates = [f"{name} {100 * value:.1f}%" for name, value in rates if value is not None]
+    if rates:
+        progress.say(f"  encoder alone (greedy CTC) on valid: {', '.join(rates)} ({progress.elapsed()})")
     save_whisper_encoder(encoder, encoder_dir)
+    save_ctc_head(trained, encoder_dir)
     progress.timings["ctc_seconds"] = time.monotonic() - progress.started
     return with_encoder_checkpoint(document, encoder_dir)
 
@@ -284,12 +300,62 @@ def _llm_stage(llm_spec, run_dir: Path, progress: _Progress):
 
 def _decode_stage(result, llm_spec, output_dir: Path, progress: _Progress) -> tuple[float, int]:
     """Stage 3: decode the held-out sentences, write hypotheses and metrics; returns the WER and the count."""
-    from slam_core.runtime.metrics import score
-
     progress.say(f"[3/3] decoding the held-out test sentences ({progress.elapsed()})")
     decode_started = time.monotonic()
     hypotheses, references, samples = decode_manifest(result.model, llm_spec)
     decode_seconds = time.monotonic() - decode_started
+    extra = {"llm_steps": result.step, "llm_steps_per_second": progress.timings.pop("llm_steps_per_second", 0.0)}
+    return _report(hypotheses, references, samples, decode_seconds, extra, output_dir, progress)
+
+
+def _lexicon_transcriber(spec, encoder_dir: Path, config: LexiconConfig, progress: _Progress):
+    """The CTC-trained encoder and head, the lexicon's beam search and the spec's LLM, for decoding."""
+    from slam_recipes._demo.lexicon import LexiconDecoder, LexiconTranscriber, read_lexicon
+
+    from slam_core.model import build_component
+
+    started = time.monotonic()
+    encoder = build_component("encoder", spec.encoder).eval()
+    head, vocabulary = load_ctc_head(encoder_dir)
+    decoder = LexiconDecoder(read_lexicon(config.path), vocabulary, config)
+    llm = build_component("llm", spec.llm).eval()
+    progress.timings["build_seconds"] = time.monotonic() - started
+    return LexiconTranscriber(encoder, head, decoder, llm, config)
+
+
+def _lexicon_decode_stage(transcriber, spec, output_dir: Path, progress: _Progress) -> tuple[float, int]:
+    """Stage 2 with a lexicon: the held-out sentences' phonemes -> lexicon words -> the LLM's choice."""
+    from slam_core.runtime.data import build_batches
+
+    progress.say(
+        f"[2/2] decoding the held-out test sentences: lexicon of {len(transcriber.decoder.words)} words, "
+        f"{transcriber.config.nbest} candidates each, chosen with {spec.llm.type} ({progress.elapsed()})"
+    )
+    decode_started = time.monotonic()
+    batches = build_batches(spec, "test", transcriber.encoder.preprocessor())
+    batches.set_epoch(0)
+    hypotheses, references, samples = [], [], []
+    for batch in batches:
+        hypotheses += transcriber(batch.features, batch.feature_lengths)
+        references += [sample["target"] for sample in batch.samples]
+        samples += batch.samples
+    decode_seconds = time.monotonic() - decode_started
+    return _report(hypotheses, references, samples, decode_seconds, {}, output_dir, progress)
+
+
+def _transcribe_with(transcriber, path: str | Path) -> str:
+    import torch
+
+    from slam_core.runtime.data import read_audio
+
+    features = torch.as_tensor(transcriber.encoder.preprocessor()(read_audio(str(path))))
+    return transcriber(features[None], torch.tensor([features.shape[0]]))[0]
+
+
+def _report(hypotheses, references, samples, decode_seconds: float, extra: dict, output_dir: Path, progress):
+    """Write the hypotheses and metrics.json, print examples and per-group scores; returns the WER and the count."""
+    from slam_core.runtime.metrics import score
+
     groups = group_scores(hypotheses, references, samples)
     wer = groups["all"]["wer"]
     with open(output_dir / "test_hypotheses.jsonl", "w", encoding="utf-8") as handle:
@@ -306,15 +372,13 @@ def _decode_stage(result, llm_spec, output_dir: Path, progress: _Progress) -> tu
             f"  {name}: WER {format_percent(values['wer'])}, CER {format_percent(values['cer'])} "
             f"({values['utterances']} utterances)"
         )
-    timings = dict(progress.timings)
     metrics = {
         "wer": wer,
         "cer": groups["all"]["cer"],
         "groups": groups,
         "test_utterances": len(hypotheses),
-        "llm_steps": result.step,
-        "llm_steps_per_second": timings.pop("llm_steps_per_second", 0.0),
-        **timings,
+        **extra,
+        **progress.timings,
         "decode_seconds": decode_seconds,
         "seconds": time.monotonic() - progress.started,
     }

@@ -21,7 +21,17 @@ synthesised at espeak-ng's 22.05 kHz, resampled to 16 kHz, trimmed of silence (w
 margin), given a random gain, peak-normalised or not, mixed with a faint noise floor or not, and
 written as Opus in OGG (``--format flac`` for lossless FLAC, several times larger). Manifests
 ``train.jsonl``, ``valid.jsonl`` and ``test.jsonl`` (SLAM jsonl: key, source relative to the
-manifest, target, plus voice, rate, pitch and ``seen_voice``) go next to the ``audio/`` folder.
+manifest, target, plus voice, rate, pitch, ``seen_voice`` and ``phonemes``: the phonemes
+espeak-ng spoke, space-separated, ``|`` between words) go next to the ``audio/`` folder.
+
+Where espeak-ng joins two words into one ("for the" as ``f 3 D @2``), the ``|`` between them is
+put back at the split that keeps one of them as pronounced alone (:func:`spoken_pronunciations`).
+
+``lexicon.txt`` (``word<TAB>phonemes`` per line) gives the pronunciations of every word of
+``words.txt`` (WordNet's words that are one SmolLM2 token, written by ``make_sentences.py``) in
+each accent, spoken alone, plus each pronunciation a training sentence gave a word in context
+(weak forms: "a" as ``a#``, "to" as ``t @``). The test's held-out words are in it as the other
+17k words are: a pronunciation dictionary, not training data.
 
 The output is deterministic for a seed and an espeak-ng version; once committed, the demo needs no
 espeak-ng. Usage::
@@ -212,16 +222,39 @@ def plan(splits: dict[str, list[str]], rng: random.Random) -> list[Utterance]:
     return utterances
 
 
-def synthesise(utterance: Utterance) -> tuple[np.ndarray, int]:
-    """espeak-ng's waveform of the utterance (float32) and its sample rate."""
-    wav = subprocess.run(
-        ["espeak-ng", "-v", utterance.voice, "-s", str(utterance.rate), "-p", str(utterance.pitch), "--stdout"],
+#: espeak-ng's phoneme output (``-x``), one space between phonemes and two between words.
+PHONEME_FLAGS = ("-x", "--sep= ")
+
+
+def phoneme_string(espeak_output: str) -> str:
+    """espeak-ng's ``-x`` output as a manifest's ``phonemes``: stress marks, pauses (``_``) and the
+    palatal mark ``;`` dropped, linking ``r-`` written ``r``, `` | `` between words."""
+
+    def plain(phoneme: str) -> str | None:
+        phoneme = phoneme.replace("'", "").replace(",", "")
+        if not phoneme or phoneme.startswith("_") or phoneme == ";":
+            return None
+        return "r" if phoneme == "r-" else phoneme
+
+    words = []
+    for word in espeak_output.replace("\n", "  ").split("  "):
+        phonemes = [p for p in map(plain, word.split()) if p]
+        if phonemes:
+            words.append(" ".join(phonemes))
+    return " | ".join(words)
+
+
+def synthesise(utterance: Utterance) -> tuple[np.ndarray, int, str]:
+    """espeak-ng's waveform of the utterance (float32), its sample rate and the phonemes it spoke."""
+    command = ["espeak-ng", "-v", utterance.voice, "-s", str(utterance.rate), "-p", str(utterance.pitch)]
+    spoken = subprocess.run(
+        [*command, *PHONEME_FLAGS, "--phonout=/dev/stderr", "--stdout"],
         input=utterance.target.encode(),
         check=True,
         capture_output=True,
-    ).stdout
-    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    return (audio.mean(axis=1) if audio.ndim > 1 else audio), rate
+    )
+    audio, rate = sf.read(io.BytesIO(spoken.stdout), dtype="float32")
+    return (audio.mean(axis=1) if audio.ndim > 1 else audio), rate, phoneme_string(spoken.stderr.decode())
 
 
 def record(audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -248,10 +281,11 @@ def trim(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return audio[start:end]
 
 
-def render(job: tuple[Utterance, Path, str]) -> float:
-    """Synthesise, record and write one utterance; returns its duration in seconds."""
+def render(job: tuple[Utterance, Path, str]) -> tuple[float, str]:
+    """Synthesise, record and write one utterance; returns its duration in seconds and its phonemes."""
     utterance, path, audio_format = job
-    audio = record(*synthesise(utterance), np.random.default_rng(utterance.seed))
+    waveform, rate, phonemes = synthesise(utterance)
+    audio = record(waveform, rate, np.random.default_rng(utterance.seed))
     seconds = len(audio) / SAMPLE_RATE
     if seconds > MAX_SECONDS:
         raise RuntimeError(f"{utterance.key} {utterance.target!r} lasts {seconds:.2f} s, over {MAX_SECONDS} s")
@@ -259,10 +293,10 @@ def render(job: tuple[Utterance, Path, str]) -> float:
         sf.write(path, audio, SAMPLE_RATE, format="OGG", subtype="OPUS", compression_level=OPUS_LEVEL)
     else:
         sf.write(path, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-    return seconds
+    return seconds, phonemes
 
 
-def manifest_record(utterance: Utterance, source: str) -> dict:
+def manifest_record(utterance: Utterance, source: str, phonemes: str) -> dict:
     fields = asdict(utterance)
     fields.pop("seed")
     return {
@@ -271,7 +305,78 @@ def manifest_record(utterance: Utterance, source: str) -> dict:
         "target": fields.pop("target"),
         "voice": utterance.voice,
         **fields,
+        "phonemes": phonemes,
     }
+
+
+def read_words(path: Path = HERE / "words.txt") -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def isolated_pronunciations(words: list[str], accent: str) -> list[str]:
+    """Each word's phonemes spoken alone in ``accent`` (one espeak-ng call for the whole list)."""
+    spoken = subprocess.run(
+        ["espeak-ng", "-v", accent, "-q", *PHONEME_FLAGS],
+        input="".join(f"{word}.\n" for word in words).encode(),  # a full stop per word: a line each
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    lines = spoken.splitlines()
+    if len(lines) != len(words):
+        raise RuntimeError(f"espeak-ng gave {len(lines)} lines for {len(words)} words in {accent}")
+    return [phoneme_string(line) for line in lines]
+
+
+def isolated_lexicon(words: list[str], workers: int) -> set[tuple[str, str]]:
+    """``(word, phonemes)`` of ``words`` spoken alone in every accent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        per_accent = list(pool.map(lambda accent: isolated_pronunciations(words, accent), ACCENTS))
+    return {(word, phonemes[i]) for phonemes in per_accent for i, word in enumerate(words) if phonemes[i]}
+
+
+def align_words(records: list[dict], entries: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Give each record's ``phonemes`` a ``|`` between every two words (:func:`spoken_pronunciations`
+    splits what espeak-ng joined), in place; returns the training sentences' ``(word, phonemes)``."""
+    known: dict[str, set[str]] = {}
+    for word, phonemes in entries:
+        known.setdefault(word, set()).add(phonemes)
+    spoken = set()
+    for record in records:
+        pairs = spoken_pronunciations(record["target"].split(), record["phonemes"].split(" | "), known)
+        if pairs:
+            record["phonemes"] = " | ".join(phonemes for _, phonemes in pairs)
+            if record["key"].startswith("train-"):
+                spoken.update(pairs)
+    return spoken
+
+
+def spoken_pronunciations(words: list[str], chunks: list[str], known: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """``(word, phonemes)`` of one sentence as spoken. ``chunks`` are espeak-ng's phoneme words: one
+    per word, except where it joined two ("for the" as ``f 3 D @2``); a joined chunk splits where
+    at least one of its two words keeps a ``known`` pronunciation. The alignment with the fewest
+    pronunciations not ``known`` wins; nothing when none fits."""
+    # best[i, j]: the fewest unknown pieces aligning the first i chunks with the first j words, and how
+    best: dict[tuple[int, int], tuple[int, list[tuple[str, str]]]] = {(0, 0): (0, [])}
+    for i, chunk in enumerate(chunks):
+        phonemes = chunk.split()
+        for j in range(len(words)):
+            if (i, j) not in best:
+                continue
+            cost, pairs = best[i, j]
+            alone = chunk not in known.get(words[j], ())
+            options = [(cost + alone, [*pairs, (words[j], chunk)], j + 1)]  # one word
+            if j + 1 < len(words):
+                for cut in range(1, len(phonemes)):
+                    left, right = " ".join(phonemes[:cut]), " ".join(phonemes[cut:])
+                    unknown = (left not in known.get(words[j], ())) + (right not in known.get(words[j + 1], ()))
+                    if unknown < 2:
+                        options.append((cost + unknown, [*pairs, (words[j], left), (words[j + 1], right)], j + 2))
+            for option_cost, option_pairs, end in options:
+                if (i + 1, end) not in best or option_cost < best[i + 1, end][0]:
+                    best[i + 1, end] = (option_cost, option_pairs)
+    return best.get((len(chunks), len(words)), (0, []))[1]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -299,20 +404,22 @@ def main(argv: list[str] | None = None) -> None:
     sources = [f"audio/{u.key}.{suffix}" for u in utterances]
     jobs = [(u, args.out / source, args.format) for u, source in zip(utterances, sources, strict=True)]
     with ProcessPoolExecutor(args.workers) as pool:
-        seconds = list(pool.map(render, jobs, chunksize=16))
+        seconds, phonemes = zip(*pool.map(render, jobs, chunksize=16), strict=True)
+    records = [manifest_record(*row) for row in zip(utterances, sources, phonemes, strict=True)]
+    # --limit: the lexicon of the spoken sentences' words only (the whole list takes a minute)
+    words = read_words() if args.limit is None else sorted({w for s in splits.values() for t in s for w in t.split()})
+    entries = isolated_lexicon(words, args.workers)
+    entries |= align_words(records, entries)
     for split in splits:
-        lines = [
-            json.dumps(manifest_record(u, source)) + "\n"
-            for u, source in zip(utterances, sources, strict=True)
-            if u.key.startswith(f"{split}-")
-        ]
+        lines = [json.dumps(r) + "\n" for r in records if r["key"].startswith(f"{split}-")]
         (args.out / f"{split}.jsonl").write_text("".join(lines), encoding="utf-8")
+    (args.out / "lexicon.txt").write_text("".join(f"{w}\t{p}\n" for w, p in sorted(entries)), encoding="utf-8")
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     counts = ", ".join(f"{s} {len(v)}" for s, v in splits.items())
-    words = {w for s in splits["train"] for w in s.split()}
+    training_words = {w for s in splits["train"] for w in s.split()}
     print(
-        f"{counts} utterances, {sum(seconds) / 3600:.2f} h of audio, {len(words)} training words, "
-        f"{size / 1e6:.1f} MB in {args.out}"
+        f"{counts} utterances, {sum(seconds) / 3600:.2f} h of audio, {len(training_words)} training words, "
+        f"{len(entries)} pronunciations of {len(words)} words, {size / 1e6:.1f} MB in {args.out}"
     )
 
 

