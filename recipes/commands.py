@@ -19,8 +19,9 @@ def demo_command(parser: argparse.ArgumentParser):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"a smoke run of the same pipeline: {QUICK.ctc_epochs} CTC epochs, {QUICK.llm_steps} LLM steps, "
-        f"{QUICK.test_utterances} test sentences (its WER is not the demo's)",
+        help=f"a smoke run of the same pipeline: {QUICK.ctc_epochs} CTC epoch{'s' * (QUICK.ctc_epochs != 1)}, "
+        f"{QUICK.test_utterances} test sentences ({QUICK.llm_steps} steps if it trains the LLM stage); its WER "
+        "is not the demo's",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="PATH=VALUE", help="override a field of the demo's spec"

@@ -123,7 +123,10 @@ def test_two_ranks_of_two_workers_share_the_shards_without_duplicates_and_decode
 
 
 def test_sigkill_mid_epoch_on_the_sharded_demo_corpus_resumes_bit_exactly(tmp_path):
-    shard(DEMO_TRAIN, tmp_path / "shar", "--shard-size", "100")  # 300 utterances, 3 shards
+    from slam_recipes._demo.run import first_lines
+
+    manifest = first_lines(DEMO_TRAIN, 300, tmp_path / "train.jsonl")
+    shard(manifest, tmp_path / "shar", "--shard-size", "100")  # 300 utterances, 3 shards
     spec = toy_spec(
         data={"train_manifest": str(tmp_path / "shar"), "batch_size": 32, "num_workers": 1, "num_buckets": 4},
         peft={"dropout": 0.2},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import shutil
@@ -15,21 +14,13 @@ import pytest
 import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.demo import TINY_ENCODER, TOY_LLM
+from support.demo import TINY_ENCODER, TOY_LLM, recipe_script
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo"
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"demo_{name}", RECIPE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus = _script("make_open_corpus")
-sentences = _script("make_sentences")
+corpus = recipe_script("make_open_corpus")
+sentences = recipe_script("make_sentences")
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +35,32 @@ def test_the_splits_are_disjoint_sentences_of_the_everyday_vocabulary(splits):
     assert len(every) == len(set(every))
     listed = corpus.read_sentences()
     spread = Counter(word for sentence in set(listed) for word in set(sentence.split()))
-    common = {word for word, _ in spread.most_common(corpus.VOCABULARY)}
+    ranked = sorted(spread, key=lambda word: (-spread[word], word))
+    common = set(ranked[: corpus.VOCABULARY])
     assert all(common.issuperset(s.split()) for s in every)
     assert all(4 <= len(s.split()) <= 15 for s in every)
+
+
+def test_the_splits_do_not_depend_on_the_string_hash_seed():
+    """Ties in word counts are broken alphabetically, not by set order (which PYTHONHASHSEED changes)."""
+    import hashlib
+    import os
+    import subprocess
+
+    program = (
+        "import importlib.util, random, sys\n"
+        f"spec = importlib.util.spec_from_file_location('corpus', {str(RECIPE / 'make_open_corpus.py')!r})\n"
+        "corpus = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['corpus'] = corpus\n"
+        "spec.loader.exec_module(corpus)\n"
+        "print(repr(corpus.split_sentences(corpus.read_sentences(), random.Random(corpus.SEED))))\n"
+    )
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True)
+        digests.add(hashlib.sha256(out.stdout.encode()).hexdigest())
+    assert len(digests) == 1
 
 
 def test_each_test_sentence_holds_exactly_one_word_no_other_sentence_has(splits):
@@ -92,18 +106,13 @@ def test_espeak_phoneme_output_becomes_a_manifest_phoneme_string():
     assert corpus.phoneme_string("  _!  ") == ""
 
 
-def test_words_espeak_joined_are_split_where_one_keeps_a_known_pronunciation():
-    known = {"for": {"f O@"}, "the": {"D @2"}, "defense": {"d I# f E n s"}, "cat": {"k a t"}}
-    words = ["for", "the", "defense"]
-    assert corpus.spoken_pronunciations(words, ["f 3 D @2", "d I# f E n s"], known) == [
-        ("for", "f 3"),  # the weak form "for" takes before "the", learnt from the sentence
-        ("the", "D @2"),
-        ("defense", "d I# f E n s"),
+def test_the_spoken_lexicon_keeps_training_words_whose_sentence_splits_into_as_many_words():
+    records = [
+        {"key": "train-0000", "target": "the cat", "phonemes": "D @ | k a t"},
+        {"key": "train-0001", "target": "for the cat", "phonemes": "f 3 D @2 | k a t"},  # joined: left out
+        {"key": "test-0000", "target": "a dog", "phonemes": "a# | d 0 g"},  # not training
     ]
-    # one chunk per word: each as spoken, known or not
-    assert corpus.spoken_pronunciations(["the", "cat"], ["D @", "k a t"], known) == [("the", "D @"), ("cat", "k a t")]
-    assert corpus.spoken_pronunciations(["for", "the"], ["x y z"], known) == []  # no split keeps a known word
-    assert corpus.spoken_pronunciations(["for", "the", "cat"], ["f O@ D @2 k a t"], known) == []  # three in one
+    assert corpus.spoken_lexicon(records) == {("the", "D @"), ("cat", "k a t")}
 
 
 def test_the_lexicon_word_list_is_plain_sorted_words_of_wordnet(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import re
@@ -14,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slam_recipes._demo import ctc
 from slam_recipes._demo import run as demo
-from support.demo import TINY_ENCODER, TOY_LLM
+from support.demo import TINY_ENCODER, TOY_LLM, recipe_script
 
 from slam_core.errors import SlamError, SpecError
 from slam_core.runtime.data import read_manifest
@@ -23,18 +22,23 @@ from slam_core.spec import load_spec, validate_spec
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo"
 DATA = RECIPE / "data"
 SPLITS = ("train", "valid", "test")
-MAX_BYTES = 10_000_000
+MAX_BYTES = 40_000_000
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("demo_make_corpus", RECIPE / "make_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return recipe_script("make_open_corpus")
 
 
 def _targets(split: str) -> list[str]:
     return [entry.fields["target"] for entry in read_manifest(DATA / f"{split}.jsonl")]
+
+
+def _few(tmp_path, train: int = 16, valid: int = 4) -> list[str]:
+    """Overrides for manifests of the first few train and valid utterances (a tiny run reads no more)."""
+    cut = {"train": train, "valid": valid}
+    return [
+        f"data.{s}_manifest={demo.first_lines(DATA / f'{s}.jsonl', n, tmp_path / f'{s}.jsonl')}" for s, n in cut.items()
+    ]
 
 
 def test_the_shipped_spec_validates_and_trains_a_random_whisper_into_smollm2_with_lora():
@@ -72,7 +76,7 @@ def test_the_llm_stage_spec_loads_the_ctc_encoder_instead_of_a_random_one(tmp_pa
 
 
 @pytest.mark.parametrize("split", SPLITS)
-def test_every_manifest_entry_is_a_short_16khz_mono_flac(split):
+def test_every_manifest_entry_is_a_short_16khz_mono_opus_with_its_phonemes(split):
     limit = _generator().MAX_SECONDS
     entries = read_manifest(DATA / f"{split}.jsonl")
     assert entries
@@ -80,29 +84,49 @@ def test_every_manifest_entry_is_a_short_16khz_mono_flac(split):
         assert Path(entry.path).is_file(), entry.origin
         assert Path(entry.path).parent == DATA / "audio"
         info = soundfile.info(entry.path)
-        assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_16", 16000, 1)
+        assert (info.format, info.subtype, info.samplerate, info.channels) == ("OGG", "OPUS", 16000, 1)
         assert 0.3 < info.duration <= limit, entry.origin
         assert entry.fields["target"].strip() == entry.fields["target"] and entry.fields["target"]
         assert entry.key.startswith(f"{split}-")
+        words = entry.fields["phonemes"].split(" | ")
+        assert 0 < len(words) <= len(entry.fields["target"].split()) and all(w.split() for w in words)
 
 
-def test_held_out_sentences_are_unseen_but_use_only_training_words():
-    train = _targets("train")
-    train_words = {word for sentence in train for word in sentence.split()}
-    held_out = _targets("valid") + _targets("test")
-    assert len(set(train)) == len(train) and len(set(held_out)) == len(held_out)
-    assert not set(train) & set(held_out)
-    assert not set(_targets("valid")) & set(_targets("test"))
-    assert {word for sentence in held_out for word in sentence.split()} <= train_words
+def test_each_test_sentence_has_one_word_no_training_sentence_has_and_the_splits_are_disjoint():
+    train, valid, test = (_targets(split) for split in SPLITS)
+    heard = {word for sentence in train + valid for word in sentence.split()}
+    assert all(len(set(sentence.split()) - heard) == 1 for sentence in test)
+    assert len(set(train + valid + test)) == len(train) + len(valid) + len(test)
 
 
 def test_the_manifests_are_what_the_generator_draws():
     generator = _generator()
-    splits = generator.split_sentences(random.Random(generator.SEED))
+    splits = generator.split_sentences(generator.read_sentences(), random.Random(generator.SEED))
     for split in SPLITS:
         assert _targets(split) == splits[split]
-    voices = {json.loads(line)["voice"] for line in (DATA / "train.jsonl").read_text().splitlines()}
-    assert voices == set(generator.VOICES)
+    records = [json.loads(line) for split in SPLITS for line in (DATA / f"{split}.jsonl").read_text().splitlines()]
+    assert {r["accent"] for r in records} == set(generator.ACCENTS)
+    seen = {r["variant"] for r in records if r["seen_voice"]}
+    assert seen == set(generator.SEEN_VARIANTS) and not seen & {r["variant"] for r in records if not r["seen_voice"]}
+
+
+def test_the_lexicon_spells_the_word_list_and_every_held_out_word():
+    lexicon = {}
+    for line in (DATA / "lexicon.txt").read_text(encoding="utf-8").splitlines():
+        word, phonemes = line.split("\t")
+        lexicon.setdefault(word, set()).add(phonemes)
+    assert set(_generator().read_words()) <= set(lexicon)
+    # every held-out word can be written (the dictionary has them; this draw has no out-of-lexicon test word)
+    assert {word for split in ("valid", "test") for sentence in _targets(split) for word in sentence.split()} <= set(
+        lexicon
+    )
+    train = [word for sentence in _targets("train") for word in sentence.split()]
+    assert sum(word not in lexicon for word in train) <= len(train) // 1000
+    for line in (DATA / "train.jsonl").read_text().splitlines():  # a training word as spoken there
+        record = json.loads(line)
+        spoken = record["phonemes"].split(" | ")
+        if len(spoken) == len(record["target"].split()):
+            assert all(p in lexicon[w] for w, p in zip(record["target"].split(), spoken, strict=True))
 
 
 def test_the_data_is_small_enough_to_commit_and_has_no_stray_files():
@@ -110,7 +134,10 @@ def test_the_data_is_small_enough_to_commit_and_has_no_stray_files():
     assert sum(path.stat().st_size for path in files) < MAX_BYTES
     referenced = {Path(entry.path) for split in SPLITS for entry in read_manifest(DATA / f"{split}.jsonl")}
     assert set((DATA / "audio").iterdir()) == referenced
-    assert {path.name for path in files} - {path.name for path in referenced} == {f"{s}.jsonl" for s in SPLITS}
+    assert {path.name for path in files} - {path.name for path in referenced} == {
+        *(f"{s}.jsonl" for s in SPLITS),
+        "lexicon.txt",
+    }
 
 
 def test_ctc_vocabulary_round_trip_and_greedy_decoding():
@@ -141,25 +168,13 @@ def test_a_phoneme_vocabulary_spells_symbols_and_names_a_missing_field():
         ctc.ctc_symbols({"key": "c", "target": "x"}, "phonemes")
 
 
-def _with_fake_phonemes(source: Path, count: int, destination: Path) -> Path:
-    """The first ``count`` entries of a demo manifest, each word's letters standing in for its phonemes."""
-    lines = demo.first_lines(source, count, destination).read_text().splitlines()
-    records = [json.loads(line) for line in lines]
-    for record in records:
-        record["phonemes"] = " | ".join(" ".join(word) for word in record["target"].split())
-    destination.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return destination
-
-
 def test_a_phoneme_ctc_stage_trains_scores_and_saves_a_head_that_reloads(tmp_path):
     import torch
 
     from slam_core.model import build_component
     from slam_core.runtime.data import build_batches
 
-    train = _with_fake_phonemes(DATA / "train.jsonl", 8, tmp_path / "train.jsonl")
-    valid = _with_fake_phonemes(DATA / "valid.jsonl", 4, tmp_path / "valid.jsonl")
-    overrides = [*TINY_ENCODER, f"data.train_manifest={train}", f"data.valid_manifest={valid}", "data.batch_size=4"]
+    overrides = [*TINY_ENCODER, *_few(tmp_path, train=8), "data.batch_size=4"]
     spec = validate_spec(demo.load_demo_spec(overrides=overrides)[0])
     torch.manual_seed(0)
     encoder = build_component("encoder", spec.encoder)
@@ -173,7 +188,7 @@ def test_a_phoneme_ctc_stage_trains_scores_and_saves_a_head_that_reloads(tmp_pat
     )
     assert set(result.scores) == {"loss", "ctc_per", "ctc_wer"} and result.scores["ctc_per"] >= 0
     symbols = result.vocabulary.symbols
-    assert "|" in symbols and "a" in symbols and " " not in symbols
+    assert "|" in symbols and "@" in symbols and " " not in symbols
     ctc.save_ctc_head(result, tmp_path / "encoder")
     head, vocabulary = ctc.load_ctc_head(tmp_path / "encoder")
     assert vocabulary.symbols == result.vocabulary.symbols and vocabulary.targets == "phonemes"
@@ -222,26 +237,44 @@ def test_a_missing_wav_to_transcribe_fails_before_training(tmp_path):
 
 
 def test_the_demo_pipeline_runs_end_to_end_and_prints_the_wer_last(tmp_path, capsys):
-    """A tiny run (a 1-layer encoder, 1 CTC epoch, a toy LLM, 2 steps, 4 test utterances)."""
-    wav = DATA / "audio" / "test-0000.flac"
+    """A tiny run of the shipped settings (a 1-layer encoder, 1 CTC epoch on phonemes, the lexicon, a toy LLM
+    choosing among the candidates, 4 test utterances), then --quick."""
+    wav = DATA / "audio" / "test-0000.ogg"
     output = tmp_path / "demo"
-    wer = demo.run_demo(
-        output, transcribe=wav, overrides=TINY_ENCODER + TOY_LLM, ctc=ctc.CTCConfig(epochs=1), limit_test=4
-    )
+    shipped = ctc.load_ctc_config(RECIPE / "ctc.yaml", {"epochs": 1})
+    assert shipped.targets == "phonemes" and Path(shipped.lexicon.path) == DATA / "lexicon.txt"
+    overrides = TINY_ENCODER + TOY_LLM + _few(tmp_path)
+    wer = demo.run_demo(output, transcribe=wav, overrides=overrides, ctc=shipped, limit_test=4)
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"WER: \d+\.\d%", lines[-1]), lines[-3:]
     assert lines[-1] == f"WER: {100 * wer:.1f}%"
     assert any(line.startswith(f"{wav}: ") for line in lines)
-    assert (output / "encoder" / "config.json").is_file() and (output / "encoder" / "model.safetensors").is_file()
+    assert any(line.startswith("[2/2] decoding the held-out test sentences: lexicon of ") for line in lines)
+    encoder = output / "encoder"
+    assert all((encoder / name).is_file() for name in ("config.json", "model.safetensors", ctc.HEAD_FILE))
     metrics = json.loads((output / "metrics.json").read_text())
-    assert metrics["wer"] == wer and metrics["test_utterances"] == 4 and metrics["llm_steps"] == 2
-    assert len((output / "test_hypotheses.jsonl").read_text().splitlines()) == 4
+    assert metrics["wer"] == wer and metrics["test_utterances"] == 4 and "llm_steps" not in metrics
+    hypotheses = [json.loads(line)["hypothesis"] for line in (output / "test_hypotheses.jsonl").open()]
+    words = {line.split("\t")[0] for line in (DATA / "lexicon.txt").read_text().splitlines()}
+    assert len(hypotheses) == 4 and all(set(h.split()) <= words for h in hypotheses)
     # a second run into the same folder starts afresh; --quick's settings: CTC epochs, test sentences
-    demo.run_demo(output, overrides=TINY_ENCODER + TOY_LLM, quick=True)
+    demo.run_demo(output, overrides=overrides, quick=True)
     assert json.loads((output / "metrics.json").read_text())["test_utterances"] == demo.QUICK.test_utterances
     lines = capsys.readouterr().out.strip().splitlines()
     assert sum("ctc epoch" in line for line in lines) == demo.QUICK.ctc_epochs
     assert re.fullmatch(r"WER: \d+\.\d%", lines[-1])
+
+
+def test_without_a_lexicon_the_demo_trains_the_llm_stage_on_the_encoder(tmp_path, capsys):
+    """Character CTC, then the projector and LoRA through a toy LLM for 2 steps, then generation."""
+    output = tmp_path / "demo"
+    overrides = TINY_ENCODER + TOY_LLM + _few(tmp_path)
+    wer = demo.run_demo(output, overrides=overrides, ctc=ctc.CTCConfig(epochs=1), limit_test=4)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"WER: {100 * wer:.1f}%"
+    assert any(line.startswith("[2/3] LLM: toy-llm + lora") for line in lines)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["llm_steps"] == 2 and metrics["test_utterances"] == 4
 
 
 def test_the_decode_stage_scores_seen_and_unseen_voices_apart():

@@ -1,25 +1,32 @@
-"""The embedded demo (``slam demo [WAV]``): train a small speech LLM on CPU in minutes, report its WER.
+"""The embedded demo (``slam demo [WAV]``): train a speech recogniser from scratch on CPU in minutes, report its WER.
 
-The recipe is ``recipes/demo``: a few hundred espeak-ng utterances of a small-vocabulary command
-grammar (committed FLAC + manifests) and ``spec.yaml``: a Whisper-shaped encoder trained from
-scratch → ``linear-projector`` → SmolLM2-135M-Instruct (frozen) + LoRA → ``asr``. The demo names
-its components only in that spec; it builds them through the plugin registry like any pipeline.
+The recipe is ``recipes/demo``: 5,926 everyday English sentences (WordNet's usage examples) spoken
+by espeak-ng in many voices (committed Opus + manifests with the phonemes spoken, and a
+pronunciation lexicon of 17.5k words) and ``spec.yaml``: a Whisper-shaped encoder trained from
+scratch, SmolLM2-135M-Instruct as the LLM. The demo names its components only in that spec; it
+builds them through the plugin registry like any pipeline.
 
 No pretrained speech encoder is available offline, and learning one from random weights through
-a 135M-parameter LLM is slow (every step runs the LLM forward and backward). So the demo trains in
-two stages:
+a 135M-parameter LLM is slow (every step runs the LLM forward and backward). So the demo runs:
 
 1. **Encoder, CTC** (:mod:`slam_recipes._demo.ctc`): the encoder plus a linear CTC head over the
-   characters of the transcripts. No LLM is involved, so an epoch costs a few seconds. The trained
-   encoder is saved as a Hugging Face Whisper folder.
-2. **LLM** (:func:`slam_core.runtime.train.train`): the spec with ``encoder.path`` pointing at that
-   folder; the projector and the LoRA adapters learn to feed the encoder's frames to the LLM
-   (the encoder is frozen or tuned further as ``train.freeze_encoder`` says).
+   phonemes of the transcripts (or their characters: ``ctc.yaml``'s ``targets``). No LLM is
+   involved, so an epoch costs about a minute. The trained encoder is saved as a Hugging Face
+   Whisper folder, its head beside it.
+2. With ``ctc.yaml``'s ``lexicon`` (the shipped setting), **decoding** (:mod:`slam_recipes._demo.lexicon`):
+   a beam search over the lexicon's pronunciations proposes each test utterance's N best word
+   sequences, and the spec's LLM, frozen, chooses among them. A word no training sentence has
+   can be written, as long as the lexicon pronounces it.
 
-The held-out test sentences are then decoded in batches with the ``infer`` settings
-(``SlamModel.decode``) and scored with :func:`slam_core.runtime.metrics.score` (Whisper's English
-normaliser); the last line printed is ``WER: N%``. ``quick=True`` (``slam demo --quick``) runs the
-same pipeline briefly (:data:`QUICK`): a smoke run whose WER is not the demo's.
+   Without it, **LLM** (:func:`slam_core.runtime.train.train`): the spec with ``encoder.path``
+   pointing at that folder; the projector and the LoRA adapters learn to feed the encoder's
+   frames to the LLM; then the test sentences are decoded in batches with the ``infer`` settings
+   (``SlamModel.decode``).
+
+The hypotheses are scored with :func:`slam_core.runtime.metrics.score` (Whisper's English
+normaliser), overall and for seen and unseen voices; the last line printed is ``WER: N%``.
+``quick=True`` (``slam demo --quick``) runs the same pipeline briefly (:data:`QUICK`): a smoke run
+whose WER is not the demo's.
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ MARKER = ".slam-demo"
 class QuickSettings:
     """What ``slam demo --quick`` changes: fewer CTC epochs, a few LLM steps, fewer test sentences."""
 
-    ctc_epochs: int = 4
+    ctc_epochs: int = 1
     llm_steps: int = 12
     test_utterances: int = 16
 
@@ -236,12 +243,15 @@ def _encoder_stage(spec, document: dict, ctc: CTCConfig, encoder_dir: Path, prog
     from slam_core.model import build_component
     from slam_core.runtime.data import build_batches
 
+    stages = 2 if ctc.lexicon is not None else 3
     if not (spec.encoder.type == "whisper" and spec.encoder.path is None):
         progress.say(
-            f"[1/3] encoder: {spec.encoder.type} as the spec gives it (CTC pre-training is for random whisper)"
+            f"[1/{stages}] encoder: {spec.encoder.type} as the spec gives it (CTC pre-training is for random whisper)"
         )
         return document
-    progress.say(f"[1/3] encoder: {spec.encoder.type} from random weights, CTC on {ctc.targets}, {ctc.epochs} epochs")
+    progress.say(
+        f"[1/{stages}] encoder: {spec.encoder.type} from random weights, CTC on {ctc.targets}, {ctc.epochs} epochs"
+    )
     torch.manual_seed(spec.train.seed)
     encoder = build_component("encoder", spec.encoder)
     data = spec.data.model_copy(update={"batch_size": ctc.batch_size, "max_batch_seconds": None})

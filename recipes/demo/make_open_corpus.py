@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """Generate the open-vocabulary corpus: everyday English sentences spoken by espeak-ng in many voices.
 
-It is the corpus the embedded demo moves to next (issue: open-vocabulary demo); ``slam demo`` still
-trains on ``make_corpus.py``'s command grammar, and this corpus is not committed yet (31.6 MB of
-Opus, 3.1 h, regenerated in about 5 minutes on 2 cores).
+It is the embedded demo's corpus (``recipes/demo/data/``, committed: about 32 MB of Opus, 3.1 h,
+regenerated in about 5 minutes on 2 cores).
 
 The sentences are ``sentences.txt`` (WordNet's usage examples, written once by ``make_sentences.py``),
 those whose every word is among the :data:`VOCABULARY` most widespread ones. The splits are fixed
@@ -24,8 +23,8 @@ written as Opus in OGG (``--format flac`` for lossless FLAC, several times large
 manifest, target, plus voice, rate, pitch, ``seen_voice`` and ``phonemes``: the phonemes
 espeak-ng spoke, space-separated, ``|`` between words) go next to the ``audio/`` folder.
 
-Where espeak-ng joins two words into one ("for the" as ``f 3 D @2``), the ``|`` between them is
-put back at the split that keeps one of them as pronounced alone (:func:`spoken_pronunciations`).
+Where espeak-ng joins a short word to the next ("for the" as ``f 3 D @2``), ``phonemes`` has one
+word fewer than ``target``, as it was spoken.
 
 ``lexicon.txt`` (``word<TAB>phonemes`` per line) gives the pronunciations of every word of
 ``words.txt`` (WordNet's words that are one SmolLM2 token, written by ``make_sentences.py``) in
@@ -33,11 +32,12 @@ each accent, spoken alone, plus each pronunciation a training sentence gave a wo
 (weak forms: "a" as ``a#``, "to" as ``t @``). The test's held-out words are in it as the other
 17k words are: a pronunciation dictionary, not training data.
 
-The output is deterministic for a seed and an espeak-ng version; once committed, the demo needs no
+The output is deterministic for a seed and an espeak-ng version (the audio, not the bytes: each Ogg
+stream gets a random serial number); once committed, the demo needs no
 espeak-ng. Usage::
 
     apt-get install espeak-ng              # or brew install espeak-ng
-    python recipes/demo/make_open_corpus.py    # writes recipes/demo/open-data/ (about 5 minutes)
+    python recipes/demo/make_open_corpus.py    # rewrites recipes/demo/data/ (about 5 minutes)
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def read_sentences(path: Path = HERE / "sentences.txt") -> list[str]:
 def everyday_pool(sentences: list[str]) -> list[str]:
     """The distinct sentences whose every word is among the :data:`VOCABULARY` most widespread words."""
     spread = Counter(word for sentence in set(sentences) for word in set(sentence.split()))
-    common = {word for word, _ in spread.most_common(VOCABULARY)}
+    common = set(sorted(spread, key=lambda word: (-spread[word], word))[:VOCABULARY])  # ties: alphabetical
     return sorted({s for s in sentences if common.issuperset(s.split())})
 
 
@@ -336,52 +336,20 @@ def isolated_lexicon(words: list[str], workers: int) -> set[tuple[str, str]]:
     return {(word, phonemes[i]) for phonemes in per_accent for i, word in enumerate(words) if phonemes[i]}
 
 
-def align_words(records: list[dict], entries: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Give each record's ``phonemes`` a ``|`` between every two words (:func:`spoken_pronunciations`
-    splits what espeak-ng joined), in place; returns the training sentences' ``(word, phonemes)``."""
-    known: dict[str, set[str]] = {}
-    for word, phonemes in entries:
-        known.setdefault(word, set()).add(phonemes)
+def spoken_lexicon(records: list[dict]) -> set[tuple[str, str]]:
+    """``(word, phonemes)`` of the training sentences as spoken, from those whose phonemes split into
+    as many words as their text (espeak-ng joins some short words to the next: "for the" as one)."""
     spoken = set()
     for record in records:
-        pairs = spoken_pronunciations(record["target"].split(), record["phonemes"].split(" | "), known)
-        if pairs:
-            record["phonemes"] = " | ".join(phonemes for _, phonemes in pairs)
-            if record["key"].startswith("train-"):
-                spoken.update(pairs)
+        words, chunks = record["target"].split(), record["phonemes"].split(" | ")
+        if record["key"].startswith("train-") and len(words) == len(chunks):
+            spoken.update(zip(words, chunks, strict=True))
     return spoken
-
-
-def spoken_pronunciations(words: list[str], chunks: list[str], known: dict[str, set[str]]) -> list[tuple[str, str]]:
-    """``(word, phonemes)`` of one sentence as spoken. ``chunks`` are espeak-ng's phoneme words: one
-    per word, except where it joined two ("for the" as ``f 3 D @2``); a joined chunk splits where
-    at least one of its two words keeps a ``known`` pronunciation. The alignment with the fewest
-    pronunciations not ``known`` wins; nothing when none fits."""
-    # best[i, j]: the fewest unknown pieces aligning the first i chunks with the first j words, and how
-    best: dict[tuple[int, int], tuple[int, list[tuple[str, str]]]] = {(0, 0): (0, [])}
-    for i, chunk in enumerate(chunks):
-        phonemes = chunk.split()
-        for j in range(len(words)):
-            if (i, j) not in best:
-                continue
-            cost, pairs = best[i, j]
-            alone = chunk not in known.get(words[j], ())
-            options = [(cost + alone, [*pairs, (words[j], chunk)], j + 1)]  # one word
-            if j + 1 < len(words):
-                for cut in range(1, len(phonemes)):
-                    left, right = " ".join(phonemes[:cut]), " ".join(phonemes[cut:])
-                    unknown = (left not in known.get(words[j], ())) + (right not in known.get(words[j + 1], ()))
-                    if unknown < 2:
-                        options.append((cost + unknown, [*pairs, (words[j], left), (words[j + 1], right)], j + 2))
-            for option_cost, option_pairs, end in options:
-                if (i + 1, end) not in best or option_cost < best[i + 1, end][0]:
-                    best[i + 1, end] = (option_cost, option_pairs)
-    return best.get((len(chunks), len(words)), (0, []))[1]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=HERE / "open-data")
+    parser.add_argument("--out", type=Path, default=HERE / "data")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--format", choices=("opus", "flac"), default="opus")
     parser.add_argument("--workers", type=int, default=2)
@@ -408,8 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     records = [manifest_record(*row) for row in zip(utterances, sources, phonemes, strict=True)]
     # --limit: the lexicon of the spoken sentences' words only (the whole list takes a minute)
     words = read_words() if args.limit is None else sorted({w for s in splits.values() for t in s for w in t.split()})
-    entries = isolated_lexicon(words, args.workers)
-    entries |= align_words(records, entries)
+    entries = isolated_lexicon(words, args.workers) | spoken_lexicon(records)
     for split in splits:
         lines = [json.dumps(r) + "\n" for r in records if r["key"].startswith(f"{split}-")]
         (args.out / f"{split}.jsonl").write_text("".join(lines), encoding="utf-8")
