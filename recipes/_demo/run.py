@@ -1,6 +1,6 @@
 """The embedded demo (``slam demo [WAV]``): train a speech recogniser from scratch on CPU in minutes, report its WER.
 
-The recipe is ``recipes/demo``: 5,926 everyday English sentences (WordNet's usage examples) spoken
+The recipe is ``recipes/demo``: 5,874 everyday English sentences (WordNet's usage examples) spoken
 by espeak-ng in many voices (committed Opus + manifests with the phonemes spoken, and a
 pronunciation lexicon of 17.5k words) and ``spec.yaml``: a Whisper-shaped encoder trained from
 scratch, SmolLM2-135M-Instruct as the LLM. The demo names its components only in that spec; it
