@@ -130,7 +130,8 @@ class LexiconDecoder:
 
 def text_log_likelihoods(llm, texts: Sequence[str], batch_size: int = 32) -> list[float]:
     """Each text's summed log-probability under ``llm`` (a SLAM LLM component) as a whole sentence:
-    its tokens and the end of sequence, after an end-of-sequence token as the start."""
+    its tokens and the end of sequence, after an end-of-sequence token as the start. The output
+    head runs only where a real next token is predicted (:meth:`~slam_core.components.LLM.logits_at`)."""
     import torch
 
     eos = llm.eos_token_id
@@ -143,9 +144,12 @@ def text_log_likelihoods(llm, texts: Sequence[str], batch_size: int = 32) -> lis
             width = max(map(len, chunk))
             ids = torch.tensor([row + [eos] * (width - len(row)) for row in chunk], device=device)
             mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in chunk], device=device)
-            log_probs = llm(llm.embed(ids), mask).logits.float().log_softmax(-1)
-            gold = log_probs[:, :-1].gather(-1, ids[:, 1:, None])[..., 0] * mask[:, 1:]
-            scores += gold.sum(-1).tolist()
+            predicts = torch.zeros_like(mask, dtype=torch.bool)
+            predicts[:, :-1] = mask[:, 1:].bool()  # position i predicts token i + 1
+            logits = llm.logits_at(llm.embed(ids), mask, predicts)  # [N, V], row-major over predicts
+            gold = logits.float().log_softmax(-1).gather(-1, ids[:, 1:][predicts[:, :-1]][:, None])[:, 0]
+            rows_of = predicts.nonzero()[:, 0]
+            scores += torch.zeros(len(chunk), device=device).index_add(0, rows_of, gold).tolist()
     return scores
 
 

@@ -147,15 +147,21 @@ def decode_manifest(model, spec, split: str = "test") -> tuple[list, list, list[
 
 def transcribe_file(model, spec, path: str | Path) -> str:
     """The model's transcription of one audio file (any rate soundfile reads; resampled to 16 kHz)."""
+    from slam_core.runtime.infer.service import decode_batch, generate_options
+
+    features, lengths = _one_clip(model.preprocessor(), path)
+    model.eval()
+    return decode_batch(model, features, lengths, [{"key": str(path)}], **generate_options(spec.infer))[0]
+
+
+def _one_clip(preprocessor, path: str | Path):
+    """``(features [1, T, ...], lengths [1])`` of one audio file (any rate soundfile reads; resampled to 16 kHz)."""
     import torch
 
     from slam_core.runtime.data import read_audio
-    from slam_core.runtime.infer.service import decode_batch, generate_options
 
-    features = torch.as_tensor(model.preprocessor()(read_audio(str(path))))
-    model.eval()
-    lengths = torch.tensor([features.shape[0]])
-    return decode_batch(model, features[None], lengths, [{"key": str(path)}], **generate_options(spec.infer))[0]
+    features = torch.as_tensor(preprocessor(read_audio(str(path))))
+    return features[None], torch.tensor([features.shape[0]])
 
 
 @dataclass
@@ -354,12 +360,8 @@ def _lexicon_decode_stage(transcriber, spec, output_dir: Path, progress: _Progre
 
 
 def _transcribe_with(transcriber, path: str | Path) -> str:
-    import torch
-
-    from slam_core.runtime.data import read_audio
-
-    features = torch.as_tensor(transcriber.encoder.preprocessor()(read_audio(str(path))))
-    return transcriber(features[None], torch.tensor([features.shape[0]]))[0]
+    """The lexicon transcriber's text for one audio file."""
+    return transcriber(*_one_clip(transcriber.encoder.preprocessor(), path))[0]
 
 
 def _report(hypotheses, references, samples, decode_seconds: float, extra: dict, output_dir: Path, progress):

@@ -50,7 +50,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from math import gcd
 from pathlib import Path
@@ -164,8 +164,13 @@ class Utterance:
         return f"{self.accent}+{self.variant}"
 
 
-def read_sentences(path: Path = HERE / "sentences.txt") -> list[str]:
+def read_lines(path: Path) -> list[str]:
+    """The non-blank lines of a text file, stripped."""
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_sentences(path: Path = HERE / "sentences.txt") -> list[str]:
+    return read_lines(path)
 
 
 def everyday_pool(sentences: list[str]) -> list[str]:
@@ -310,7 +315,7 @@ def manifest_record(utterance: Utterance, source: str, phonemes: str) -> dict:
 
 
 def read_words(path: Path = HERE / "words.txt") -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_lines(path)
 
 
 def isolated_pronunciations(words: list[str], accent: str) -> list[str]:
@@ -329,8 +334,6 @@ def isolated_pronunciations(words: list[str], accent: str) -> list[str]:
 
 def isolated_lexicon(words: list[str], workers: int) -> set[tuple[str, str]]:
     """``(word, phonemes)`` of ``words`` spoken alone in every accent."""
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(workers) as pool:
         per_accent = list(pool.map(lambda accent: isolated_pronunciations(words, accent), ACCENTS))
     return {(word, phonemes[i]) for phonemes in per_accent for i, word in enumerate(words) if phonemes[i]}

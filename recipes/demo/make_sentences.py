@@ -33,28 +33,35 @@ WRITTEN = re.compile(r"[A-Za-z' ,;-]+[.?!]?")
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
-def examples(wordnet: Path) -> Iterator[str]:
-    """Every quoted example of every synset gloss in the ``data.*`` files of a WordNet folder."""
-    for part in ("adj", "adv", "noun", "verb"):
+PARTS = ("adj", "adv", "noun", "verb")
+
+
+def glosses(wordnet: Path) -> Iterator[str]:
+    """The gloss (definitions and quoted examples) of every synset in the ``data.*`` files of a WordNet folder."""
+    for part in PARTS:
         with open(wordnet / f"data.{part}", encoding="latin-1") as handle:
             for line in handle:
                 if not line.startswith("  ") and "|" in line:  # lines starting with spaces are the licence
-                    yield from re.findall(r'"([^"]+)"', line.split("|", 1)[1])
+                    yield line.split("|", 1)[1]
+
+
+def examples(wordnet: Path) -> Iterator[str]:
+    """Every quoted example of every synset gloss of a WordNet folder."""
+    for gloss in glosses(wordnet):
+        yield from re.findall(r'"([^"]+)"', gloss)
 
 
 def dictionary_words(wordnet: Path) -> set[str]:
     """Every plain lowercase word of a WordNet folder: lemmas, irregular forms (``*.exc``), definitions."""
     words: set[str] = set()
-    for part in ("adj", "adv", "noun", "verb"):
+    for part in PARTS:
         with open(wordnet / f"index.{part}", encoding="latin-1") as handle:
             words.update(line.split()[0] for line in handle if not line.startswith(" "))
         with open(wordnet / f"{part}.exc", encoding="latin-1") as handle:
             words.update(word for line in handle for word in line.split())
-        with open(wordnet / f"data.{part}", encoding="latin-1") as handle:
-            for line in handle:
-                if not line.startswith("  ") and "|" in line:
-                    definition = re.sub(r'"[^"]*"', " ", line.split("|", 1)[1])  # the examples left out
-                    words.update(re.findall(r"[a-z]+", definition.lower()))
+    for gloss in glosses(wordnet):
+        definition = re.sub(r'"[^"]*"', " ", gloss)  # the examples left out
+        words.update(re.findall(r"[a-z]+", definition.lower()))
     return {word for word in words if re.fullmatch(r"[a-z]+", word)}
 
 
