@@ -10,6 +10,8 @@ vocabulary 49152, frozen) with LoRA r=8 on q/v, batch 4 x 4.0 s clips (40 audio 
 each; ``--pad-30s`` pads every clip to 30 s = 300 positions, as SLAM-LLM's Whisper input does)
 and targets of exactly 20 tokens. Decoding generates exactly 30 tokens (EOS held back). The train
 step is measured twice: as is, and with activation checkpointing of every LLM decoder layer.
+Decoding runs the model as ``slam infer`` does (LoRA folded into the LLM's weights; beam search
+runs each prompt once, not once per beam).
 Each measurement runs in a process of its own, so its peak RSS is its own. ``--tiny``
 shrinks the shapes and repetitions to prove the script works (no meaningful timing).
 ``--profile MEASURE`` runs one measure under torch.profiler instead (after the warm-up) and prints
@@ -99,7 +101,9 @@ def measure(name: str, spec: dict, warmup: int, repeats: int, profile_rows: int 
         result = timed(lambda: steps.train_step(engine, batch, text))
         positions = steps.llm_positions(model, batch, text)
     else:
-        model.eval()
+        from slam_core.runtime.infer.weights import ready_for_decoding
+
+        model = ready_for_decoding(model, device)  # as `slam infer` and `slam serve` decode: LoRA folded in
         beams = 4 if name.startswith("beam") else 1
         generated: list = []
         result = timed(lambda: generated.append(steps.decode_fixed(model, batch, NEW_TOKENS, beams)))

@@ -69,19 +69,51 @@ class HFCausalLM(LLM):
         if not options.get("do_sample", False):
             options.pop("temperature", None)
             options.pop("top_p", None)
-        return self.model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **options)
+        return generate_prompt_once(self.model, inputs_embeds, attention_mask, **options)
+
+
+def generate_prompt_once(
+    model: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **generate_kwargs: Any
+) -> torch.Tensor:
+    """``model.generate`` from left-padded embeddings, each prompt run through the model once, not once per beam.
+
+    transformers' beam search copies every prompt ``num_beams`` times before its first forward
+    pass. Here all prompt positions but the last run once per row, the key/value cache is
+    repeated for the beams, and ``generate`` continues from it: the same tokens for 1/num_beams
+    of the prompt's cost. Greedy decoding and sampling go straight to ``generate``.
+    """
+    config = generate_kwargs.get("generation_config")
+    beams = int(generate_kwargs.get("num_beams", getattr(config, "num_beams", 1) or 1))
+    left_padded = bool(attention_mask[:, -1].all())
+    if beams <= 1 or inputs_embeds.shape[1] < 2 or not left_padded:
+        return model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs)
+    from transformers import DynamicCache
+
+    parameters = forward_parameters(model)
+    cache = {("cache" if "cache" in parameters else "past_key_values"): DynamicCache(config=model.config)}
+    mask = attention_mask.long()
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate() numbers left-padded rows
+    prompt = {"inputs_embeds": inputs_embeds[:, :-1], "attention_mask": attention_mask[:, :-1]}
+    head = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+    model(**prompt, position_ids=positions[:, :-1], use_cache=True, **head, **cache)
+    next(iter(cache.values())).batch_repeat_interleave(beams)
+    return model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **cache, **generate_kwargs)
+
+
+def forward_parameters(model: nn.Module) -> Any:
+    """The parameters of the forward of ``model`` (a transformers causal LM, possibly wrapped by peft)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return {}
 
 
 def takes_logits_mask(model: nn.Module) -> bool:
     """Whether ``model`` (a transformers causal LM, possibly wrapped by peft) takes a boolean ``logits_to_keep``."""
     from transformers import modeling_utils
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        parameters = inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):
-        return False
-    return "logits_to_keep" in parameters and hasattr(modeling_utils, "slice_logits_to_keep")
+    return "logits_to_keep" in forward_parameters(model) and hasattr(modeling_utils, "slice_logits_to_keep")
 
 
 def byte_tokenizer():

@@ -199,7 +199,7 @@ class SlamModel(nn.Module):
         else:
             hidden, encoder_lengths = encoder(features, feature_lengths)
         _check_lengths(f"{label}encoder", encoder_lengths, encoder.output_lengths(feature_lengths), hidden)
-        embeds, lengths = projector(hidden, encoder_lengths)
+        embeds, lengths = projector(in_dtype_of(projector, hidden), encoder_lengths)
         _check_lengths(f"{label}projector", lengths, projector.output_lengths(encoder_lengths), embeds)
         return embeds, lengths
 
@@ -278,6 +278,27 @@ class SlamModel(nn.Module):
     def adapter_parameters(self) -> list[nn.Parameter]:
         """The parameters the PEFT method added to the LLM (none without PEFT)."""
         return [p for p in self.llm.parameters() if id(p) in self._adapter_parameter_ids]
+
+    def merge_adapter(self) -> None:
+        """Fold the PEFT adapter into the LLM's weights, for a model that only decodes from now on.
+
+        Each decoding step then runs the plain LLM (for LoRA: ``W + (alpha / r) B A``, one matmul
+        where there were three). Nothing to do without PEFT; a method that cannot fold its adapter
+        in raises :class:`NotImplementedError` and leaves the model as it was.
+        """
+        if self.peft is None:
+            return
+        self.llm.model = self.peft.merge(self.llm.model)
+        self.peft, self._adapter_parameter_ids = None, set()
+
+
+def in_dtype_of(module: nn.Module, tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` in the dtype of ``module``'s first floating-point parameter (as it is, without one).
+
+    Components may hold different dtypes (a bf16 encoder, an fp32 trainable projector); outside
+    autocast (``slam infer``) the output of one must be cast to what the next computes in."""
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), tensor.dtype)
+    return tensor if not tensor.is_floating_point() or tensor.dtype == dtype else tensor.to(dtype)
 
 
 def until_end_of_sequence(tokens: torch.Tensor, eos_token_ids: Sequence[int]) -> list[list[int]]:

@@ -221,3 +221,21 @@ def test_unscorable_hypotheses_files_name_the_line(tmp_path, content, message):
     (tmp_path / "h.jsonl").write_text(content)
     with pytest.raises(HypothesesError, match=message):
         read_hypotheses(tmp_path / "h.jsonl")
+
+
+def test_a_decoding_process_folds_the_adapter_in_where_the_method_can():
+    from slam_core.runtime.infer.weights import ready_for_decoding
+
+    model = build_model(validate_spec(tiny_spec()))
+    ready = ready_for_decoding(model, "cpu")
+    assert ready.peft is None and not ready.training
+    assert not any("lora_" in name for name, _ in ready.llm.named_parameters())
+
+    model = build_model(validate_spec(tiny_spec()))
+
+    def cannot_merge(module):
+        raise NotImplementedError("this method keeps its adapter apart")
+
+    model.peft.merge = cannot_merge
+    kept = ready_for_decoding(model, "cpu")
+    assert kept.peft is not None and any("lora_" in name for name, _ in kept.llm.named_parameters())

@@ -656,3 +656,39 @@ def test_generate_returns_the_new_token_ids_behind_its_text():
         assert ids[b] == raw[b][: len(ids[b])] and eos not in ids[b][:-1]
         assert ids[b][-1] == eos or len(ids[b]) == len(raw[b]) == 6
         assert model.llm.tokenizer.decode(ids[b], skip_special_tokens=True) == texts[b]
+
+
+def test_merging_the_adapter_for_decoding_keeps_the_decoded_tokens():
+    torch.manual_seed(0)
+    model = build_model(validate_spec(copy.deepcopy(TOY_SPEC))).eval()
+    with torch.no_grad():
+        for name, param in model.llm.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)  # a trained adapter: LoRA's B starts at zero
+    features, lengths = torch.randn(3, 40, 8), torch.tensor([40, 31, 22])
+    prompts = model.text_inputs([{"target": "x"}] * 3, with_targets=False)
+
+    def decode():
+        options = {"max_new_tokens": 8, "do_sample": False, "return_tokens": True}
+        return [model.generate(features, lengths, prompts, num_beams=beams, **options) for beams in (1, 3)]
+
+    adapted = decode()
+    with model.llm.model.disable_adapter():
+        assert decode() != adapted  # the adapter changes what is decoded
+    model.merge_adapter()
+    assert model.peft is None and model.adapter_parameters() == []
+    assert not any("lora_" in name for name, _ in model.llm.named_parameters())
+    assert decode() == adapted
+    model.merge_adapter()  # no adapter left: nothing to do
+    assert model.peft is None
+
+
+def test_a_bf16_encoder_feeds_an_fp32_projector_outside_autocast():
+    spec = copy.deepcopy(TOY_SPEC)
+    spec["encoder"]["dtype"] = "bf16"
+    model = build_model(validate_spec(spec)).eval()
+    assert next(model.encoder.parameters()).dtype == torch.bfloat16
+    assert next(model.projector.parameters()).dtype == torch.float32
+    embeds, lengths = model.encode(torch.randn(2, 40, 8), torch.tensor([40, 25]))
+    assert embeds.dtype == torch.float32
+    assert lengths.tolist() == model.modality_lengths(torch.tensor([40, 25])).tolist()

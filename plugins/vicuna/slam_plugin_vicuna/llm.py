@@ -10,7 +10,7 @@ from torch import nn
 from slam_core.components import PromptParts
 from slam_core.configs import torch_dtype
 from slam_core.errors import CheckpointError
-from slam_core.hf_llm import HFCausalLM
+from slam_core.hf_llm import HFCausalLM, generate_prompt_once
 from slam_plugin_vicuna import loading, templates
 from slam_plugin_vicuna.generation import decoding
 from slam_plugin_vicuna.plugin import VicunaConfig
@@ -80,11 +80,8 @@ class VicunaLLM(HFCausalLM):
         self._check_inputs(inputs_embeds, attention_mask)
         inputs_embeds, attention_mask = left_align(inputs_embeds, attention_mask)
         config, processors = decoding(options, pad_token_id=self.pad_token_id, eos_token_ids=self.eos_token_ids)
-        return self.model.generate(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            generation_config=config,
-            logits_processor=processors,
+        return generate_prompt_once(
+            self.model, inputs_embeds, attention_mask, generation_config=config, logits_processor=processors
         )
 
     def _check_inputs(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> None:

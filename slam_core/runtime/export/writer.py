@@ -57,13 +57,10 @@ def export_run(
 
 def merge_adapter(spec: PipelineSpec, model: SlamModel) -> None:
     """Fold the PEFT adapter of ``model`` into its LLM's weights (nothing to do without one)."""
-    if model.peft is None:
-        return
     try:
-        model.llm.model = model.peft.merge(model.llm.model)
+        model.merge_adapter()
     except NotImplementedError as exc:
         raise ExportError(f"peft {spec.peft.type}: {exc}; export with --keep-adapter") from None
-    model.peft = None
 
 
 def write_folder(spec: PipelineSpec, model: SlamModel, staging: Path, source: dict[str, Any], *, keep_adapter: bool):

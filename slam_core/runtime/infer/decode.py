@@ -39,7 +39,7 @@ def decode(
     """
     from slam_core.runtime.data.loader import build_batches
     from slam_core.runtime.data.manifest import read_manifest
-    from slam_core.runtime.infer.weights import build_as_trained, load_trained_weights
+    from slam_core.runtime.infer.weights import build_as_trained, load_trained_weights, ready_for_decoding
 
     if manifest is not None:
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"test_manifest": str(manifest)})})
@@ -48,7 +48,7 @@ def decode(
     model = build_as_trained(spec, registry)
     if checkpoint is not None:
         load_trained_weights(model, checkpoint)
-    model = model.to(device)
+    model = ready_for_decoding(model, device)
     batches = build_batches(spec, "test", model.preprocessor(), modality=model.modality, task=model.task)
     batches.set_epoch(0)
     decoded = decode_batches(model, batches, generate_options(spec.infer), device)

@@ -7,6 +7,7 @@ the trained weights copied in.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -101,3 +102,11 @@ def load_trained_weights(model: SlamModel, checkpoint: str | Path) -> Path:
         for name, tensor in saved.items():
             own[name].copy_(tensor)
     return folder
+
+
+def ready_for_decoding(model: SlamModel, device: str | torch.device) -> SlamModel:
+    """``model`` on ``device`` in eval mode, for a process that only decodes: its PEFT adapter is folded into
+    the LLM's weights where the method can (see :meth:`SlamModel.merge_adapter`)."""
+    with contextlib.suppress(NotImplementedError):  # the adapter stays apart: the same tokens, a little slower
+        model.merge_adapter()
+    return model.to(device).eval()

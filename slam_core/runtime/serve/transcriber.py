@@ -29,14 +29,14 @@ class Transcriber:
     def load(cls, path: str | Path, *, spec: PipelineSpec | None = None, device: str | None = None) -> Transcriber:
         """The model of ``path`` (a run folder: its best, else latest, checkpoint; a checkpoint folder; an
         export folder) built from ``spec`` (default: its own) with its trained weights."""
-        from slam_core.runtime.infer.weights import load_trained
+        from slam_core.runtime.infer.weights import load_trained, ready_for_decoding
 
         path = Path(path)
         spec, model, checkpoint = load_trained(path, spec=spec)
         if model.modality != "audio":
             raise SpecError([f"{path}: slam serve transcribes audio; this model takes {model.modality}"])
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(spec=spec, model=model.to(device).eval(), checkpoint=checkpoint, device=device)
+        return cls(spec=spec, model=ready_for_decoding(model, device), checkpoint=checkpoint, device=device)
 
     @property
     def max_seconds(self) -> float:
