@@ -91,13 +91,18 @@ def generate_prompt_once(
 
     parameters = forward_parameters(model)
     cache = {("cache" if "cache" in parameters else "past_key_values"): DynamicCache(config=model.config)}
-    mask = attention_mask.long()
-    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate() numbers left-padded rows
+    positions = position_ids(attention_mask)
     prompt = {"inputs_embeds": inputs_embeds[:, :-1], "attention_mask": attention_mask[:, :-1]}
     head = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
     model(**prompt, position_ids=positions[:, :-1], use_cache=True, **head, **cache)
     next(iter(cache.values())).batch_repeat_interleave(beams)
     return model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **cache, **generate_kwargs)
+
+
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """0, 1, 2, ... over the real positions of each row (padding gets 0), as generate() computes them."""
+    mask = attention_mask.long()
+    return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
 
 def forward_parameters(model: nn.Module) -> Any:

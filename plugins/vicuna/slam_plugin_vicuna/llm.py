@@ -10,7 +10,7 @@ from torch import nn
 from slam_core.components import PromptParts
 from slam_core.configs import torch_dtype
 from slam_core.errors import CheckpointError
-from slam_core.hf_llm import HFCausalLM, generate_prompt_once
+from slam_core.hf_llm import HFCausalLM, generate_prompt_once, position_ids
 from slam_plugin_vicuna import loading, templates
 from slam_plugin_vicuna.generation import decoding
 from slam_plugin_vicuna.plugin import VicunaConfig
@@ -102,12 +102,6 @@ def left_align(inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> tup
     order = torch.sort(attention_mask.long(), dim=1, stable=True).indices
     embeds = torch.gather(inputs_embeds, 1, order[..., None].expand_as(inputs_embeds))
     return embeds, torch.gather(attention_mask, 1, order)
-
-
-def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
-    """0, 1, 2, ... over the real positions of each row (padding gets 0), as generate() computes them."""
-    mask = attention_mask.long()
-    return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
 
 def check_vocabulary(rows: int, tokenizer: Any, source: str, tokenizer_source: str) -> None:
