@@ -14,6 +14,7 @@ Decoding runs the model as ``slam infer`` does (LoRA folded into the LLM's weigh
 runs each prompt once, not once per beam).
 Each measurement runs in a process of its own, so its peak RSS is its own. ``--tiny``
 shrinks the shapes and repetitions to prove the script works (no meaningful timing).
+``--compile`` trains with ``train.compile`` (each layer torch.compiled; the warm-up compiles).
 ``--dtype bf16`` stores the frozen encoder and LLM in bf16 and trains under bf16 autocast.
 ``--profile MEASURE`` runs one measure under torch.profiler instead (after the warm-up) and prints
 its operators by self CPU time.
@@ -62,8 +63,9 @@ CHECKPOINTED = "train step, checkpointed"
 MEASURES = ("train step", CHECKPOINTED, "greedy 30 tokens", "beam 4, 30 tokens")
 
 
-def spec_for(tiny: bool, pad_30s: bool, dtype: str = "fp32") -> dict:
+def spec_for(tiny: bool, pad_30s: bool, dtype: str = "fp32", compiled: bool = False) -> dict:
     spec = json.loads(json.dumps(SPEC))
+    spec["train"]["compile"] = compiled
     for section in ("encoder", "llm", "train"):
         spec[section]["dtype"] = dtype  # bf16: frozen weights stored in bf16, training under bf16 autocast
     if pad_30s:
@@ -129,13 +131,14 @@ def main() -> None:
     parser.add_argument("--pad-30s", action="store_true", help="pad every clip to 30 s (300 audio positions)")
     parser.add_argument("--tiny", action="store_true", help="tiny shapes, one repetition: proves the script runs")
     parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="weights and autocast dtype")
+    parser.add_argument("--compile", action="store_true", help="train.compile: torch.compile each layer")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--profile", metavar="MEASURE", choices=MEASURES, help="profile one measure: top operators")
     parser.add_argument("--rows", type=int, default=15, help="operators --profile prints (default 15)")
     parser.add_argument("--worker", metavar="MEASURE", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    spec = spec_for(args.tiny, args.pad_30s, args.dtype)
+    spec = spec_for(args.tiny, args.pad_30s, args.dtype, args.compile)
     warmup, repeats = (0, 1) if args.tiny else (args.warmup, args.repeats)
     if args.profile:
         result = measure(args.profile, spec, warmup, repeats, profile_rows=args.rows)
@@ -147,7 +150,8 @@ def main() -> None:
     rows = []
     for name in MEASURES:
         command = [sys.executable, __file__, "--worker", name]
-        command += ["--tiny"] * args.tiny + ["--pad-30s"] * args.pad_30s + ["--dtype", args.dtype]
+        command += ["--tiny"] * args.tiny + ["--pad-30s"] * args.pad_30s + ["--compile"] * args.compile
+        command += ["--dtype", args.dtype]
         command += ["--repeats", str(args.repeats), "--warmup", str(args.warmup)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:

@@ -168,6 +168,17 @@ class LLM(nn.Module, abc.ABC):
         """
         return self(inputs_embeds, attention_mask).logits[keep.to(inputs_embeds.device)]
 
+    def packed_logits_at(
+        self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, keep: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`logits_at` over packed rows (:mod:`slam_core.packing`, ``train.pack_sequences``).
+
+        Each row ``[R, C]`` holds several samples end to end, each numbered from 0 by
+        ``position_ids``; no sample may attend to another. An LLM that cannot keep them apart
+        keeps this default, and a spec that packs for it is refused.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot run packed rows")
+
     @property
     def eos_token_ids(self) -> list[int]:
         """Every token id that ends generation (default: the tokenizer's EOS)."""

@@ -56,8 +56,22 @@ class HFCausalLM(LLM):
         """
         if not takes_logits_mask(self.model):
             return super().logits_at(inputs_embeds, attention_mask, keep)
-        keep = keep.to(device=inputs_embeds.device, dtype=torch.bool)
-        logits = self.model(**self.model_inputs(inputs_embeds, attention_mask), logits_to_keep=keep).logits
+        return self._logits_where(self.model_inputs(inputs_embeds, attention_mask), keep)
+
+    def packed_logits_at(
+        self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, keep: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits at ``keep`` over packed rows: no 2-D attention mask, so transformers reads the
+        samples' boundaries off ``position_ids`` (block-diagonal causal masks; varlen flash-attention)."""
+        inputs = {"inputs_embeds": inputs_embeds, "position_ids": position_ids.to(inputs_embeds.device)}
+        inputs.update(attention_mask=None, use_cache=False)
+        if not takes_logits_mask(self.model):
+            return self.model(**inputs).logits[keep.to(inputs_embeds.device)]
+        return self._logits_where(inputs, keep)
+
+    def _logits_where(self, inputs: dict[str, Any], keep: torch.Tensor) -> torch.Tensor:
+        keep = keep.to(device=inputs["inputs_embeds"].device, dtype=torch.bool)
+        logits = self.model(**inputs, logits_to_keep=keep).logits
         wanted = (int(keep.sum()), logits.shape[-1])
         if tuple(logits.shape) != wanted:
             raise ContractError(f"logits_to_keep gave logits {list(logits.shape)}, expected {list(wanted)}")

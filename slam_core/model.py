@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from slam_core import plugins, splice
+from slam_core import packing, plugins, splice
 from slam_core.components import LLM, Encoder, Modality, PEFTMethod, Projector, TaskHead
 from slam_core.errors import ContractError, SpecError
 from slam_core.factories import build_component
@@ -90,7 +90,8 @@ class SlamModel(nn.Module):
     ``branches`` (optional) are further encoders, each with its projector, whose embeddings are
     fused with the main encoder's in ``fusion`` mode (``time`` or ``frame``); their features
     and lengths then come as :class:`~slam_core.features.PerBranch` keyed by ``main`` and the
-    branch names.
+    branch names. With ``pack_sequences``, :meth:`forward` runs the LLM on packed rows of at most
+    ``pack_tokens`` positions (default: the batch's longest sample): the same loss and logits.
     """
 
     def __init__(
@@ -106,8 +107,12 @@ class SlamModel(nn.Module):
         branches: Mapping[str, Branch] | None = None,
         fusion: FusionMode = "time",
         max_frame_difference: int = 2,
+        pack_sequences: bool = False,
+        pack_tokens: int | None = None,
     ):
         super().__init__()
+        #: Teacher-forced passes lay the samples end to end in fewer rows (:mod:`slam_core.packing`).
+        self.pack_sequences, self.pack_tokens = pack_sequences, pack_tokens
         self.encoder, self.projector, self.llm = encoder, projector, llm
         self.branches = nn.ModuleDict(dict(branches or {}))
         if MAIN_BRANCH in self.branches:
@@ -233,17 +238,25 @@ class SlamModel(nn.Module):
         if text.target_ids is None:
             output = self.llm(inputs_embeds, grid.attention_mask.to(inputs_embeds.device))
             return SlamOutput(None, output.logits, None, 0, grid)
-        logits, gold = self._target_logits(inputs_embeds, grid)
+        logits, gold = self._target_logits(inputs_embeds, grid, packed=self.pack_sequences)
         loss = nn.functional.cross_entropy(logits.float(), gold) if gold.numel() else logits.sum() * 0.0
         accuracy = (logits.argmax(-1) == gold).sum() / max(gold.numel(), 1)
         return SlamOutput(loss, logits, accuracy, int(gold.numel()), grid)
 
-    def _target_logits(self, inputs_embeds: torch.Tensor, grid: splice.SpliceLayout):
-        """``(logits [N, V], gold [N])`` at the positions whose next token is a target token (row-major)."""
+    def _target_logits(self, inputs_embeds: torch.Tensor, grid: splice.SpliceLayout, packed: bool = False):
+        """``(logits [N, V], gold [N])`` at the positions whose next token is a target token (row-major).
+
+        ``packed``: the LLM runs on the samples packed into fewer rows; the logits come back in
+        the padded batch's row-major order all the same."""
         device = inputs_embeds.device
-        keep = splice.predicting_positions(grid.labels).to(device)
-        logits = self.llm.logits_at(inputs_embeds, grid.attention_mask.to(device), keep)
-        return logits, grid.labels[:, 1:][keep[:, :-1].cpu()].to(device)
+        keep = splice.predicting_positions(grid.labels)
+        gold = grid.labels[:, 1:][keep[:, :-1]].to(device)
+        if not packed:
+            return self.llm.logits_at(inputs_embeds, grid.attention_mask.to(device), keep.to(device)), gold
+        rows = packing.pack(grid.attention_mask, self.pack_tokens)
+        packed_keep = rows.gather(keep, fill=False)
+        logits = self.llm.packed_logits_at(rows.gather(inputs_embeds), rows.position_ids, packed_keep)
+        return logits[rows.original_order(packed_keep).to(logits.device)], gold
 
     @torch.no_grad()
     def generate(
@@ -372,6 +385,13 @@ def build_model(spec: PipelineSpec, registry: plugins.Registry | None = None) ->
         if fusion
         else {}
     )
+    if spec.train.pack_sequences and type(llm).packed_logits_at is LLM.packed_logits_at:
+        raise SpecError(
+            [
+                f"train.pack_sequences: the llm {spec.llm.type!r} cannot run packed rows (its component does not "
+                "implement packed_logits_at); set train.pack_sequences: false"
+            ]
+        )
     task = build_component("task", spec.task, registry)
     peft = build_component("peft", spec.peft, registry) if spec.peft is not None else None
     return SlamModel(
@@ -385,4 +405,6 @@ def build_model(spec: PipelineSpec, registry: plugins.Registry | None = None) ->
         branches=branches,
         fusion=fusion.mode if fusion else "time",
         max_frame_difference=fusion.max_frame_difference if fusion else 2,
+        pack_sequences=spec.train.pack_sequences,
+        pack_tokens=spec.train.pack_tokens,
     )

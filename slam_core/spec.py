@@ -132,9 +132,24 @@ class TrainSpec(_Section):
     keep_last: Integer | None = Field(2, gt=0, description="checkpoints kept besides the best; null keeps all")
     best_metric: str | None = Field("loss", description="validation metric choosing the best checkpoint")
     best_mode: Literal["min", "max"] = "min"
+    pack_sequences: bool = Field(
+        False, description="lay a batch's samples end to end in fewer LLM rows, none attending to another"
+    )
+    pack_tokens: Integer | None = Field(
+        None, gt=0, description="with pack_sequences: positions per packed row (at least the batch's longest sample)"
+    )
+    compile: bool = Field(
+        False, description="torch.compile each repeated block (decoder and encoder layers) before training"
+    )
     encoder_cache_dir: str | None = Field(
         None, description="cache a frozen encoder's outputs here, so that later epochs skip the encoder"
     )
+
+    @model_validator(mode="after")
+    def _compile_needs_a_torch_engine(self) -> TrainSpec:
+        if self.compile and self.engine == "deepspeed":
+            raise ValueError("train.compile works with engine single, ddp or fsdp2; DeepSpeed compiles on its own")
+        return self
 
     @model_validator(mode="after")
     def _cache_needs_frozen_encoder(self) -> TrainSpec:

@@ -32,6 +32,8 @@ class SingleEngine(Engine):
 
     def prepare(self, total_steps: int) -> None:
         self.model.to(self.device)
+        if self.train_spec.compile:
+            compile_blocks(self.model)
         self.module = self.wrap(self.model)
         self.params = list(trainable_parameters(self.model).values())  # after wrapping: FSDP2 replaces them
         groups = parameter_groups(self.model, self.train_spec.weight_decay)
@@ -137,12 +139,8 @@ class FSDP2Engine(SingleEngine):
         if trainable_scalars:
             raise ValueError(f"engine fsdp2 cannot shard trainable 0-dim parameters {trainable_scalars}; use ddp")
         mesh = init_device_mesh(self.device.type, (self.context.world_size,))
-        blocks = set()
-        for module in model.modules():
-            blocks.update(getattr(module, "_no_split_modules", None) or ())
-        for module in model.modules():
-            if module is not model and type(module).__name__ in blocks:
-                fully_shard(module, mesh=mesh)
+        for block in repeated_blocks(model):
+            fully_shard(block, mesh=mesh)
         fully_shard(model, mesh=mesh, ignored_params=set(scalars.values()))
         return model
 
@@ -185,3 +183,19 @@ def _full_tensor(tensor: torch.Tensor) -> torch.Tensor:
 
 def _full(norm: torch.Tensor) -> float:
     return float(_full_tensor(norm))
+
+
+def repeated_blocks(model: nn.Module) -> list[nn.Module]:
+    """The blocks named by any ``_no_split_modules`` list inside ``model`` (transformers' decoder and
+    encoder layers), outermost first; ``model`` itself is never one."""
+    names = set()
+    for module in model.modules():
+        names.update(getattr(module, "_no_split_modules", None) or ())
+    return [module for module in model.modules() if module is not model and type(module).__name__ in names]
+
+
+def compile_blocks(model: nn.Module) -> None:
+    """``torch.compile`` each repeated block in place (regional compilation: one graph serves every layer
+    of a kind, so compiling costs one layer's time, and lengths vary without recompiling)."""
+    for block in repeated_blocks(model):
+        block.compile(dynamic=True)
