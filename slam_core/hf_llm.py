@@ -89,28 +89,73 @@ class HFCausalLM(LLM):
 def generate_prompt_once(
     model: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **generate_kwargs: Any
 ) -> torch.Tensor:
-    """``model.generate`` from left-padded embeddings, each prompt run through the model once, not once per beam.
+    """``model.generate`` from left-padded embeddings, running each prompt position as few times as it must.
 
-    transformers' beam search copies every prompt ``num_beams`` times before its first forward
-    pass. Here all prompt positions but the last run once per row, the key/value cache is
-    repeated for the beams, and ``generate`` continues from it: the same tokens for 1/num_beams
-    of the prompt's cost. Greedy decoding and sampling go straight to ``generate``.
+    transformers runs every prompt ``num_beams`` times over, and the part all rows share (a chat
+    template's system prompt before the audio) once per row. Here the shared prefix runs once
+    for the whole batch and its key/value cache is repeated for the rows (each row's padding
+    moved behind the prefix, so that the prefix sits at the same cache positions in every
+    row); with beams, the rest of each prompt but its last position runs once per row and the
+    cache is repeated for the beams. ``generate`` continues from that cache: the same tokens as
+    transformers alone. A batch with nothing shared and no beams goes straight to ``generate``.
     """
     config = generate_kwargs.get("generation_config")
     beams = int(generate_kwargs.get("num_beams", getattr(config, "num_beams", 1) or 1))
     left_padded = bool(attention_mask[:, -1].all())
-    if beams <= 1 or inputs_embeds.shape[1] < 2 or not left_padded:
+    if inputs_embeds.shape[1] < 2 or not left_padded:
+        return model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs)
+    rows = inputs_embeds.shape[0]
+    shared = shared_prefix_length(inputs_embeds, attention_mask) if rows > 1 else 0
+    if beams <= 1 and shared == 0:
         return model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **generate_kwargs)
     from transformers import DynamicCache
 
+    inputs_embeds, attention_mask = prefix_first(inputs_embeds, attention_mask, shared)
     parameters = forward_parameters(model)
     cache = {("cache" if "cache" in parameters else "past_key_values"): DynamicCache(config=model.config)}
-    positions = position_ids(attention_mask)
-    prompt = {"inputs_embeds": inputs_embeds[:, :-1], "attention_mask": attention_mask[:, :-1]}
     head = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
-    model(**prompt, position_ids=positions[:, :-1], use_cache=True, **head, **cache)
-    next(iter(cache.values())).batch_repeat_interleave(beams)
+    positions = position_ids(attention_mask)
+    done = 0
+    if shared:
+        prefix = {"inputs_embeds": inputs_embeds[:1, :shared], "attention_mask": attention_mask[:1, :shared]}
+        model(**prefix, position_ids=positions[:1, :shared], use_cache=True, **head, **cache)
+        next(iter(cache.values())).batch_repeat_interleave(rows)
+        done = shared
+    if beams > 1:
+        rest = {"inputs_embeds": inputs_embeds[:, done:-1], "attention_mask": attention_mask[:, :-1]}
+        model(**rest, position_ids=positions[:, done:-1], use_cache=True, **head, **cache)
+        next(iter(cache.values())).batch_repeat_interleave(beams)
     return model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **cache, **generate_kwargs)
+
+
+def shared_prefix_length(inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> int:
+    """How many leading real positions every row of a left-padded batch has in common (equal
+    embeddings), short of each row's last position."""
+    lengths = attention_mask.long().sum(1)
+    longest_possible = int(lengths.min()) - 1
+    if longest_possible < 1:
+        return 0
+    starts = inputs_embeds.shape[1] - lengths
+    index = (starts[:, None] + torch.arange(longest_possible, device=starts.device)[None, :]).to(inputs_embeds.device)
+    leading = torch.gather(inputs_embeds, 1, index[..., None].expand(-1, -1, inputs_embeds.shape[-1]))
+    same = (leading == leading[:1]).all(-1).all(0)
+    return int(same.long().cumprod(0).sum())
+
+
+def prefix_first(
+    inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, shared: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each left-padded row with its first ``shared`` real positions moved before its padding:
+    ``[prefix | padding | rest]``, so the prefix sits at positions ``0 .. shared - 1`` of every row."""
+    if shared == 0:
+        return inputs_embeds, attention_mask
+    width = attention_mask.shape[1]
+    starts = (width - attention_mask.long().sum(1)).tolist()
+    order = torch.stack(
+        [torch.cat([torch.arange(s, s + shared), torch.arange(s), torch.arange(s + shared, width)]) for s in starts]
+    ).to(inputs_embeds.device)
+    embeds = torch.gather(inputs_embeds, 1, order[..., None].expand_as(inputs_embeds))
+    return embeds, torch.gather(attention_mask, 1, order.to(attention_mask.device))
 
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:

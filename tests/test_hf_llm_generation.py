@@ -1,4 +1,5 @@
-"""HFCausalLM generation: beam search runs each prompt once, not once per beam, and gives transformers' own tokens."""
+"""HFCausalLM generation: the prompt prefix all rows share runs once per batch, each prompt once (not once per
+beam), and the tokens are transformers' own."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from slam_core.builtin import ToyLLMConfig, ToyLLMShape
-from slam_core.hf_llm import generate_prompt_once
+from slam_core.hf_llm import generate_prompt_once, prefix_first, shared_prefix_length
 from slam_core.toy import build_toy_llm
 
 PROMPT_LENGTHS = (9, 4, 6)
@@ -64,6 +65,48 @@ def test_each_prompt_runs_once_and_the_beams_only_see_new_positions(llm):
             llm, lambda: llm.model.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=4, num_beams=3)
         )
     assert plain[0] == (9, width)  # what transformers alone runs first: every prompt once per beam
+
+
+def with_shared_prefix(llm, shared: int, lengths=PROMPT_LENGTHS, seed=0) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`left_padded_embeddings` whose rows all begin with the same ``shared`` embeddings."""
+    embeds, mask = left_padded_embeddings(llm, lengths, seed)
+    prefix = torch.randn(shared, llm.hidden_size, generator=torch.Generator().manual_seed(seed + 1))
+    for row, length in enumerate(lengths):
+        start = embeds.shape[1] - length
+        embeds[row, start : start + shared] = prefix
+    return embeds, mask
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+@pytest.mark.parametrize("shared", [1, 3])
+def test_a_shared_prefix_runs_once_per_batch_and_gives_transformers_tokens(llm, beams, shared):
+    embeds, mask = with_shared_prefix(llm, shared)
+    assert shared_prefix_length(embeds, mask) == shared
+    width, rows = embeds.shape[1], embeds.shape[0]
+    options = {"max_new_tokens": 6, "num_beams": beams, "do_sample": False, "pad_token_id": llm.pad_token_id}
+    with torch.no_grad():
+        reference = llm.model.generate(inputs_embeds=embeds, attention_mask=mask, **options)
+    ours: list = []
+    with torch.no_grad():
+        seen = rows_seen_by_first_layer(
+            llm, lambda: ours.append(generate_prompt_once(llm.model, embeds, mask, **options))
+        )
+    assert ours[0].tolist() == reference.tolist()
+    assert seen[0] == (1, shared)  # the shared prefix, once for the batch
+    rest = (rows, width - shared - 1) if beams > 1 else (rows, width - shared)
+    assert seen[1] == rest and all(shape == (rows * beams, 1) for shape in seen[2:]), seen
+
+
+def test_shared_prefix_length_and_prefix_first():
+    embeds = torch.tensor([[[9.0], [1.0], [2.0], [5.0]], [[1.0], [2.0], [3.0], [6.0]]])
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    assert shared_prefix_length(embeds, mask) == 2
+    moved, moved_mask = prefix_first(embeds, mask, 2)
+    assert moved[:, :, 0].tolist() == [[1.0, 2.0, 9.0, 5.0], [1.0, 2.0, 3.0, 6.0]]
+    assert moved_mask.tolist() == [[1, 1, 0, 1], [1, 1, 1, 1]]
+    assert shared_prefix_length(embeds[:, :, :] * torch.tensor([[[1.0]], [[2.0]]]), mask) == 0
+    same = torch.ones(2, 3, 1)  # identical rows: all but the last position is shared
+    assert shared_prefix_length(same, torch.ones(2, 3, dtype=torch.long)) == 2
 
 
 def test_greedy_decoding_and_right_padding_go_straight_to_generate(llm):
