@@ -369,6 +369,35 @@ def test_spec_augment_zeroes_bounded_spans_inside_each_utterance_only(lengths, m
             assert int(inside.all(0).sum()) <= masks * widest
 
 
+@settings(max_examples=60, deadline=None)
+@given(factor=st.floats(0.6, 1.4), bins=st.integers(8, 80))
+def test_stretch_bins_moves_each_bin_to_its_warped_frequency(factor, bins):
+    import torch
+
+    ramp = torch.arange(bins, dtype=torch.float32).expand(3, bins)  # bin j holds j
+    out = ctc.stretch_bins(ramp, factor)
+    width = max(2, round(bins * factor))
+    expected = (torch.arange(bins) * (bins - 1) / (width - 1)).clamp(max=bins - 1)  # j / factor, as interpolated
+    assert out.shape == ramp.shape
+    torch.testing.assert_close(out, expected.expand(3, bins), atol=1e-4, rtol=0)
+
+
+def test_warp_frequencies_keeps_padding_and_is_off_at_zero():
+    import torch
+
+    features = torch.rand(4, 30, 80) + 1.0
+    lengths = torch.tensor([30, 12, 5, 20])
+    for row, length in enumerate(lengths.tolist()):
+        features[row, length:] = 0.0
+    assert ctc.warp_frequencies(features, lengths, 0.0, torch.Generator()) is features
+    out = ctc.warp_frequencies(features, lengths, 0.2, torch.Generator().manual_seed(1))
+    assert torch.equal(out, ctc.warp_frequencies(features, lengths, 0.2, torch.Generator().manual_seed(1)))
+    for row, length in enumerate(lengths.tolist()):
+        assert not out[row, length:].any()
+        assert not torch.equal(out[row, :length], features[row, :length])  # no factor rounds to 1 here
+    assert ctc.CTCConfig(vtlp=0.1).vtlp == 0.1
+
+
 def test_spec_augment_masks_about_as_much_as_its_settings_say():
     import torch
 

@@ -45,6 +45,13 @@ class CTCConfig(BaseModel):
     time_mask_frames: int = Field(10, ge=1, description="SpecAugment: longest time mask, in feature frames")
     freq_masks: int = Field(2, ge=0, description="SpecAugment: frequency masks per utterance")
     freq_mask_bins: int = Field(10, ge=1, description="SpecAugment: widest frequency mask, in mel bins")
+    vtlp: float = Field(
+        0.0,
+        ge=0,
+        lt=0.5,
+        description="vocal tract length perturbation: each utterance's mel bins stretched by a random factor "
+        "in [1 - vtlp, 1 + vtlp] (0: off)",
+    )
     dtype: Literal["fp32", "bf16"] = Field("fp32", description="autocast dtype of the forward pass (as train.dtype)")
     cache_features: bool = Field(
         True, description="keep each sample's features in memory after the first epoch reads them (no re-decoding)"
@@ -178,6 +185,35 @@ def spec_augment(features, lengths, config: CTCConfig, generator):
     return features
 
 
+def warp_frequencies(features, lengths, largest: float, generator):
+    """Vocal tract length perturbation on features ``[B, T, bins]``: each utterance's frequency axis is
+    stretched (:func:`stretch_bins`) by a factor drawn from ``[1 - largest, 1 + largest]``; padding is kept."""
+    import torch
+
+    if largest == 0:
+        return features
+    warped = features.clone()
+    factors = 1 + largest * (2 * torch.rand(features.shape[0], generator=generator) - 1)
+    for row, factor in enumerate(factors.tolist()):
+        length = int(lengths[row])
+        warped[row, :length] = stretch_bins(features[row, :length], factor)
+    return warped
+
+
+def stretch_bins(frames, factor: float):
+    """``frames [T, bins]`` with bin ``j`` taking the value at bin ``j / factor`` (linear interpolation;
+    past the top bin, the top bin's value): the spectrum's features move up by ``factor``."""
+    import torch
+    from torch.nn import functional
+
+    bins = frames.shape[-1]
+    width = max(2, round(bins * factor))
+    stretched = functional.interpolate(frames[None], size=width, mode="linear", align_corners=True)[0]
+    if width < bins:
+        stretched = torch.cat([stretched, stretched[:, -1:].expand(-1, bins - width)], dim=-1)
+    return stretched[:, :bins]
+
+
 def pretrain_encoder_ctc(
     encoder,
     train_batches,
@@ -218,7 +254,8 @@ def pretrain_encoder_ctc(
         train_batches.set_epoch(epoch)
         losses = []
         for batch in train_batches:
-            features = spec_augment(batch.features, batch.feature_lengths, config, generator)
+            features = warp_frequencies(batch.features, batch.feature_lengths, config.vtlp, generator)
+            features = spec_augment(features, batch.feature_lengths, config, generator)
             with mixed:
                 loss = _ctc_loss(encoder, head, vocabulary, features, batch)
             optimizer.zero_grad(set_to_none=True)
