@@ -30,7 +30,7 @@ def hidden_states(encoder: nn.Module, hidden: torch.Tensor, valid: torch.Tensor)
     pre_ln = encoder.config.do_stable_layer_norm
     hidden = hidden * valid[..., None].to(hidden.dtype)
     mask = create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=valid)
-    hidden = hidden + encoder.pos_conv_embed(hidden)
+    hidden = hidden + positional_in_fp32(encoder.pos_conv_embed, hidden)
     if not pre_ln:
         hidden = encoder.layer_norm(hidden)
     states = [encoder.dropout(hidden)]
@@ -40,3 +40,17 @@ def hidden_states(encoder: nn.Module, hidden: torch.Tensor, valid: torch.Tensor)
     if pre_ln:
         states[-1] = encoder.layer_norm(states[-1])
     return states
+
+
+def positional_in_fp32(positional: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """The positional convolution computed in fp32, returned in ``hidden``'s dtype.
+
+    In bf16, oneDNN's grouped convolution on CPUs with AMX loses about a quarter of the output's
+    scale (kernel 128, 16 groups: max error 0.26 at mean |x| 0.17 on the tiny fixture), so the
+    stored bf16 weights are upcast for this one layer."""
+    if hidden.dtype == torch.float32:
+        return positional(hidden)
+    with torch.autocast(hidden.device.type, enabled=False):
+        upcast = {name: value.float() for name, value in positional.named_parameters()}
+        upcast.update({name: value.float() for name, value in positional.named_buffers() if value.is_floating_point()})
+        return torch.func.functional_call(positional, upcast, (hidden.float(),)).to(hidden.dtype)
